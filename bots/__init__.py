@@ -1,0 +1,1 @@
+"""Bot engines (AWS Lex, IBM Watson Assistant) and their daily API-call caps."""

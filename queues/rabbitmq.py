@@ -1,0 +1,423 @@
+"""RabbitMQ broker over aio-pika (robust connection, publisher confirms).
+
+Topology per declared queue ``name``:
+
+* ``name`` itself (``x-max-priority``, ``x-single-active-consumer`` as the spec says);
+* ``name.dlq``: dead letters, each carrying its reason in the ``x-dead-letter-reason`` header;
+* ``name.delay.{ms}``: created on demand for delayed retries. Messages wait there for
+  ``x-message-ttl`` ms and are then dead-lettered (by RabbitMQ) back onto ``name``;
+  ``x-expires`` removes the queue once it has not been used for a while.
+
+Exclusive queues get exclusive helper queues; all other helpers are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aio_pika
+from aio_pika import DeliveryMode, Message
+
+from queues.base import (
+    BrokerError,
+    Envelope,
+    Handler,
+    QueueSpec,
+    Reject,
+    Retry,
+    decide_outcome,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Coroutine
+
+    from aio_pika.abc import (
+        AbstractIncomingMessage,
+        AbstractRobustChannel,
+        AbstractRobustConnection,
+        HeadersType,
+    )
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+ATTEMPT_HEADER = "x-attempt"
+REASON_HEADER = "x-dead-letter-reason"
+
+
+def dlq_name(queue: str) -> str:
+    """Name of the dead-letter queue of ``queue``."""
+    return f"{queue}.dlq"
+
+
+def delay_queue_name(queue: str, delay_ms: int) -> str:
+    """Name of the queue where retries of ``queue`` wait ``delay_ms`` milliseconds."""
+    return f"{queue}.delay.{delay_ms}"
+
+
+def to_message(envelope: Envelope, *, persistent: bool = True) -> Message:
+    """Map an envelope to AMQP properties and headers."""
+    headers: HeadersType = {ATTEMPT_HEADER: envelope.attempt}
+    if envelope.dead_letter_reason is not None:
+        headers[REASON_HEADER] = envelope.dead_letter_reason
+    mode = DeliveryMode.PERSISTENT if persistent else DeliveryMode.NOT_PERSISTENT
+    return Message(
+        envelope.body,
+        message_id=envelope.id,
+        type=envelope.type,
+        correlation_id=envelope.correlation_id,
+        priority=envelope.priority,
+        headers=headers,
+        content_type="application/json",
+        delivery_mode=mode,
+    )
+
+
+def to_envelope(message: AbstractIncomingMessage) -> Envelope:
+    """Map a delivered AMQP message back to an envelope (leniently: never raises)."""
+    headers = message.headers or {}
+    attempt = headers.get(ATTEMPT_HEADER)
+    reason = headers.get(REASON_HEADER)
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", "replace")
+    return Envelope(
+        id=message.message_id or "",
+        type=message.type or "",
+        body=message.body,
+        correlation_id=message.correlation_id,
+        attempt=max(attempt, 1) if isinstance(attempt, int) else 1,
+        priority=min(max(message.priority or 0, 0), 9),
+        dead_letter_reason=reason if isinstance(reason, str) else None,
+    )
+
+
+class _RabbitSubscription:
+    """One consumer: its own channel, prefetch and handler tasks."""
+
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        spec: QueueSpec,
+        channel: AbstractRobustChannel,
+        handler: Handler,
+    ) -> None:
+        self._broker = broker
+        self._spec = spec
+        self._channel = channel
+        self._handler = handler
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Tasks whose handler finished: they are publishing/acking and must not be cut.
+        self._settling: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """aio-pika callback: start the handler task (deliveries arrive in order)."""
+        if self._closing:
+            return  # left unacked; closing the channel returns it to the queue
+        task = asyncio.get_running_loop().create_task(self._process(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._settling.discard)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        envelope = to_envelope(message)
+        error: Exception | None = None
+        try:
+            await self._handler(envelope)
+        except Exception as exc:  # any handler failure is an outcome, not a crash
+            error = exc
+            if not isinstance(exc, Retry | Reject):
+                log.warning("handler failed on %s", self._spec.name, exc_info=exc)
+        current = asyncio.current_task()
+        if current is not None:
+            self._settling.add(current)
+        await self._broker.settle(message, envelope, error, self._spec)
+
+    async def cancel(self) -> None:
+        """Stop consuming; unfinished deliveries go back to the queue in their order."""
+        if self._closing:
+            return
+        self._closing = True
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            if task not in self._settling:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Closing the channel cancels the consumer and requeues every unacked message
+        # at its original position in one step (so a single-active successor keeps order).
+        with contextlib.suppress(Exception):
+            await self._channel.close()
+        self._broker.forget(self)
+
+
+class RabbitBroker:
+    """The ``Broker`` contract on RabbitMQ (aio-pika ``connect_robust``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 30.0,
+        delay_queue_expiry: float = 60.0,
+    ) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._delay_expiry_ms = int(delay_queue_expiry * 1000)
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: AbstractRobustChannel | None = None
+        self._topology: AbstractRobustChannel | None = None
+        self._specs: dict[str, QueueSpec] = {}
+        # Delay queue name -> loop time of its last declaration (which resets x-expires).
+        self._delay_queues: dict[str, float] = {}
+        self._subscriptions: set[_RabbitSubscription] = set()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Connect and open the publishing (confirming) and topology channels."""
+        self._check_open()
+        try:
+            self._connection = await aio_pika.connect_robust(self._url, timeout=self._timeout)
+            self._publisher = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            self._topology = await self._connection.channel(publisher_confirms=False)
+        except Exception as exc:
+            raise BrokerError(f"cannot connect to RabbitMQ: {exc!r}") from exc
+
+    async def declare(self, spec: QueueSpec) -> None:
+        """Declare the queue and its dead-letter queue (idempotent for the same spec)."""
+        robust = self._specs.get(spec.name) != spec
+        await self._declare(spec.name, robust=robust, **self._kwargs(spec))
+        await self._declare(dlq_name(spec.name), robust=robust, **self._helper_kwargs(spec))
+        self._specs[spec.name] = spec
+
+    async def publish(self, queue: str, envelope: Envelope) -> None:
+        """Publish and wait for the broker's confirm; ``BrokerError`` on any failure."""
+        spec = self._specs.get(queue)
+        await self._publish(queue, envelope, persistent=spec is None or spec.durable)
+
+    async def subscribe(
+        self, queue: str, handler: Handler, *, prefetch: int = 32
+    ) -> _RabbitSubscription:
+        """Consume a queue declared through this broker, on a channel of its own."""
+        connection = self._connected()
+        spec = self._specs.get(queue)
+        if spec is None:
+            raise BrokerError(f"queue {queue!r} is not declared")
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
+        channel = await self._call(connection.channel(publisher_confirms=False))
+        subscription = _RabbitSubscription(self, spec, channel, handler)
+        try:
+            await self._call(channel.set_qos(prefetch_count=prefetch))
+            amqp_queue = await self._call(channel.declare_queue(queue, **self._kwargs(spec)))
+            await self._call(amqp_queue.consume(subscription.on_message))
+        except BrokerError:
+            with contextlib.suppress(Exception):
+                await channel.close()
+            raise
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def dead_letters(self, queue: str) -> list[Envelope]:
+        """Peek at ``queue.dlq``: get everything unacked, then requeue it all."""
+        channel = await self._call(self._connected().channel(publisher_confirms=False))
+        try:
+            return await self._peek(channel, dlq_name(queue))
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    async def delete_queue(self, queue: str) -> None:
+        """Delete a queue with its dead-letter and delay queues (admin, tests)."""
+        channel = self._channel(self._topology)
+        delays = [name for name in self._delay_queues if name.startswith(f"{queue}.delay.")]
+        for name in [queue, dlq_name(queue), *delays]:
+            await self._call(channel.queue_delete(name))
+            self._delay_queues.pop(name, None)
+        self._specs.pop(queue, None)
+
+    async def ping(self) -> bool:
+        """True when RabbitMQ answers (opens and closes a channel)."""
+        if self._closed or self._connection is None:
+            return False
+        try:
+            async with asyncio.timeout(self._timeout):
+                channel = await self._connection.channel(publisher_confirms=False)
+                await channel.close()
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Cancel subscriptions (their unfinished messages are requeued) and disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        for subscription in list(self._subscriptions):
+            await subscription.cancel()
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+
+    # -- used by subscriptions ---------------------------------------------------------
+
+    def forget(self, subscription: _RabbitSubscription) -> None:
+        """Drop a cancelled subscription."""
+        self._subscriptions.discard(subscription)
+
+    async def settle(
+        self,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        error: Exception | None,
+        spec: QueueSpec,
+    ) -> None:
+        """Apply the outcome of a handler: publish the retry / dead letter, then ack."""
+        outcome = decide_outcome(
+            error, envelope, spec, backoff_base=self._backoff_base, backoff_cap=self._backoff_cap
+        )
+        if outcome.action != "ack":
+            log.info("message %s on %s: %s", envelope.id, spec.name, outcome.reason)
+        try:
+            if outcome.action == "retry":
+                again = envelope.model_copy(update={"attempt": envelope.attempt + 1})
+                await self._publish_later(spec, again, outcome.delay)
+            elif outcome.action == "dead_letter":
+                dead = envelope.model_copy(update={"dead_letter_reason": outcome.reason})
+                await self._publish(dlq_name(spec.name), dead, persistent=spec.durable)
+        except BrokerError:
+            log.warning("could not settle %s on %s; requeueing", envelope.id, spec.name)
+            await _quietly(message.nack(requeue=True))
+            return
+        await _quietly(message.ack())
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BrokerError("broker is closed")
+
+    def _connected(self) -> AbstractRobustConnection:
+        self._check_open()
+        if self._connection is None:
+            raise BrokerError("broker not started")
+        return self._connection
+
+    def _channel(self, channel: AbstractRobustChannel | None) -> AbstractRobustChannel:
+        self._connected()
+        assert channel is not None  # set together with the connection in start()
+        return channel
+
+    async def _call(self, awaitable: Awaitable[_T]) -> _T:
+        """Await an aio-pika operation, bounded by the timeout; failures -> ``BrokerError``."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await awaitable
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise BrokerError(f"RabbitMQ operation failed: {exc!r}") from exc
+
+    @staticmethod
+    def _kwargs(spec: QueueSpec) -> dict[str, Any]:
+        arguments: dict[str, Any] = {}
+        if spec.max_priority is not None:
+            arguments["x-max-priority"] = spec.max_priority
+        if spec.single_active_consumer:
+            arguments["x-single-active-consumer"] = True
+        return {
+            "durable": spec.durable,
+            "exclusive": spec.exclusive,
+            "arguments": arguments or None,
+        }
+
+    @staticmethod
+    def _helper_kwargs(spec: QueueSpec) -> dict[str, Any]:
+        return {"durable": not spec.exclusive, "exclusive": spec.exclusive}
+
+    async def _declare(self, name: str, *, robust: bool, **kwargs: Any) -> None:
+        """Declare on a throw-away channel first: a mismatch (PRECONDITION_FAILED) closes
+        the channel it happens on. Then, if ``robust``, on the long-lived topology channel,
+        which re-declares the queue after a reconnect."""
+        probe = await self._call(self._connected().channel(publisher_confirms=False))
+        try:
+            await self._call(probe.declare_queue(name, robust=False, **kwargs))
+        finally:
+            with contextlib.suppress(Exception):
+                await probe.close()
+        if robust:
+            await self._call(self._channel(self._topology).declare_queue(name, **kwargs))
+
+    async def _publish(self, queue: str, envelope: Envelope, *, persistent: bool) -> None:
+        exchange = self._channel(self._publisher).default_exchange
+        message = to_message(envelope, persistent=persistent)
+        try:
+            # The timeout also bounds waiting for a reconnect (aio-pika waits for it).
+            async with asyncio.timeout(self._timeout):
+                await exchange.publish(message, routing_key=queue, mandatory=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise BrokerError(f"publish to {queue!r} not confirmed: {exc!r}") from exc
+
+    async def _publish_later(self, spec: QueueSpec, envelope: Envelope, delay: float) -> None:
+        delay_ms = round(delay * 1000)
+        if delay_ms <= 0:
+            await self._publish(spec.name, envelope, persistent=spec.durable)
+            return
+        name = delay_queue_name(spec.name, delay_ms)
+        await self._declare_delay_queue(spec, name, delay_ms)
+        try:
+            await self._publish(name, envelope, persistent=spec.durable)
+        except BrokerError:
+            self._delay_queues.pop(name, None)  # maybe deleted meanwhile: redeclare next time
+            raise
+
+    async def _declare_delay_queue(self, spec: QueueSpec, name: str, delay_ms: int) -> None:
+        now = asyncio.get_running_loop().time()
+        expires_ms = delay_ms + self._delay_expiry_ms
+        # Re-declaring resets x-expires; do it often enough that a message never outlives
+        # its queue (publishing alone does not count as use).
+        declared_at = self._delay_queues.get(name)
+        if declared_at is not None and now - declared_at < self._delay_expiry_ms / 2000:
+            return
+        arguments = {
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": spec.name,
+            "x-expires": expires_ms,
+        }
+        await self._declare(name, robust=False, arguments=arguments, **self._helper_kwargs(spec))
+        self._delay_queues[name] = now
+
+    async def _peek(self, channel: AbstractRobustChannel, name: str) -> list[Envelope]:
+        amqp_queue = await self._call(channel.declare_queue(name, passive=True, robust=False))
+        messages: list[AbstractIncomingMessage] = []
+        while (message := await self._call(amqp_queue.get(no_ack=False, fail=False))) is not None:
+            messages.append(message)
+        if messages:
+            await self._call(messages[-1].nack(multiple=True, requeue=True))
+            # A synchronous call through the same channel: the requeue is done when it returns.
+            await self._call(channel.declare_queue(name, passive=True, robust=False))
+        return [to_envelope(message) for message in messages]
+
+
+async def _quietly(awaitable: Coroutine[Any, Any, None]) -> None:
+    """Ack/nack: if the channel is gone, RabbitMQ redelivers the message anyway."""
+    try:
+        await awaitable
+    except Exception as exc:
+        log.debug("ack/nack failed (channel gone?): %r", exc)
+
+
+__all__ = ["RabbitBroker", "delay_queue_name", "dlq_name", "to_envelope", "to_message"]

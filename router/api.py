@@ -1,0 +1,53 @@
+"""The REST API (``/api/v1``). Every route is tenant-scoped by its bearer token: another
+tenant's objects answer 404 exactly like missing ones."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from router.auth import Principal, bearer
+from router.http_errors import error_response
+from router.keys import RUNTIME
+
+PRINCIPAL = "principal"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/api/v1/") or request.path == "/api/v1/openapi.json":
+        return await handler(request)
+    principal = await request.app[RUNTIME].tokens.resolve(bearer(request))
+    if principal is None:
+        return error_response(401, "unauthorized", "a valid bearer token is required")
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def principal_of(request: web.Request) -> Principal:
+    principal: Principal = request[PRINCIPAL]
+    return principal
+
+
+async def queue_status(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    who = principal_of(request)
+    queue = request.match_info["queue"]
+    tenant = rt.config.tenant(who.tenant)
+    if tenant is None or tenant.queue(queue) is None:
+        return error_response(404, "not_found", f"no queue {queue!r}", "queue")
+    stats = await rt.store.queue_stats(who.tenant, queue)
+    return web.json_response(stats.model_dump(mode="json"))
+
+
+async def get_session(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    who = principal_of(request)
+    if who.role == "agent":
+        return error_response(403, "forbidden", "agents read sessions over the agent socket")
+    session = await rt.store.load_session(who.tenant, request.match_info["session_id"])
+    if session is None:
+        return error_response(404, "not_found", "no such session", "session_id")
+    return web.json_response(session.model_dump(mode="json"))

@@ -1,0 +1,68 @@
+"""``create_app``: the aiohttp application with every route, around one ``Runtime``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from aiohttp import web
+
+from queues.base import Broker
+from router import agent_ws, api, oauth, openapi, pages, webchat
+from router.config import Config
+from router.keys import RUNTIME
+from router.runtime import Runtime
+from router.settings import Settings
+from router.store import RedisStore
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    broker, store = await rt.broker.ping(), await rt.store.ping()
+    status = 200 if broker and store else 503
+    return web.json_response({"broker": broker, "store": store}, status=status)
+
+
+def create_app(
+    settings: Settings,
+    config: Config,
+    *,
+    store: RedisStore | None = None,
+    broker: Broker | None = None,
+    demo: bool = False,
+) -> web.Application:
+    runtime = Runtime.build(settings, config, store=store, broker=broker, demo=demo)
+    app = web.Application(middlewares=[api.require_token], client_max_size=1024**2)
+    app[RUNTIME] = runtime
+    app[pages.TEMPLATES] = pages.make_templates()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.close()
+
+    async def close_sockets(app: web.Application) -> None:
+        for ws in runtime.sockets.all_sockets():
+            await ws.close(code=1012, message=b"service restart: reconnect")
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(close_sockets)
+    static = resources.files("router") / "static"
+    app.router.add_get("/", pages.index)
+    app.router.add_get("/agent", pages.agent_desktop)
+    app.router.add_get("/agent/ws", agent_ws.agent_socket)
+    app.router.add_get("/chat/{tenant}/{stream}", webchat.chat_page)
+    app.router.add_get("/chat/{tenant}/{stream}/ws", webchat.chat_socket)
+    app.router.add_post("/oauth/token", oauth.token)
+    app.router.add_get("/api/v1/openapi.json", openapi.openapi_json)
+    app.router.add_get("/api/v1/queues/{queue}/status", api.queue_status)
+    app.router.add_get("/api/v1/sessions/{session_id}", api.get_session)
+    app.router.add_get("/docs/api", pages.api_docs)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_static("/static", str(static))
+    return app

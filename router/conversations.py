@@ -1,0 +1,284 @@
+"""What can happen to a conversation after it is filed: offers answered, replies, transfers,
+closes, timers. Used by the agent socket, the scheduler and (later) the REST API alike.
+
+Every state change is one store script; this module only adds the side effects that follow
+it: publishing to the waiting line, telling the sockets, kicking the dispatchers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from queues import names
+from queues.base import Broker
+from router import frames
+from router.config import Config, MediaStreamConfig, TenantConfig
+from router.delivery import Delivery
+from router.errors import ConflictError, NotFoundError
+from router.events import NodeFrame, OutboundWork, QueueItem, envelope
+from router.models import (
+    AgentState,
+    Attachment,
+    Direction,
+    Message,
+    Sender,
+    SenderKind,
+    Session,
+    SessionState,
+)
+from router.store import RedisStore
+from router.store.base import ReleaseResult
+
+log = logging.getLogger(__name__)
+
+
+class Conversations:
+    def __init__(
+        self, config: Config, store: RedisStore, broker: Broker, delivery: Delivery, partitions: int
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.broker = broker
+        self.delivery = delivery
+        self.partitions = partitions
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def tenant(self, tenant: str) -> TenantConfig:
+        cfg = self.config.tenant(tenant)
+        if cfg is None:
+            raise NotFoundError(f"unknown tenant {tenant!r}")
+        return cfg
+
+    def stream(self, tenant: str, stream: str) -> MediaStreamConfig:
+        cfg = self.tenant(tenant).stream(stream)
+        if cfg is None:
+            raise NotFoundError(f"unknown media stream {stream!r}")
+        return cfg
+
+    async def session(self, tenant: str, session_id: str, *, history: bool = False) -> Session:
+        session = await self.store.load_session(tenant, session_id, with_history=history)
+        if session is None:
+            raise NotFoundError(f"no session {session_id!r}")
+        return session
+
+    # -- waiting line ---------------------------------------------------------------------
+
+    async def publish_queue_item(
+        self, tenant: str, session_id: str, epoch: int, *, preferred_agent: str | None = None
+    ) -> None:
+        """Put the session in its queue's waiting line (broker), then clear the outbox timer."""
+        session = await self.session(tenant, session_id)
+        if session.state is not SessionState.QUEUED or session.epoch != epoch:
+            await self.store.cancel_timer("queue", tenant, session_id, str(epoch))
+            return
+        assert session.queue is not None
+        item = QueueItem(
+            tenant=tenant,
+            session_id=session_id,
+            epoch=epoch,
+            queue=session.queue,
+            priority=session.priority,
+            queued_at=session.queued_at or datetime.now(UTC),
+            preferred_agent=preferred_agent,
+        )
+        await self.broker.publish(
+            names.waiting(tenant, session.queue), envelope(item, priority=session.priority)
+        )
+        await self.store.cancel_timer("queue", tenant, session_id, str(epoch))
+
+    # -- agent state ----------------------------------------------------------------------
+
+    async def set_state(
+        self, tenant: str, agent: str, state: AgentState, reason: str | None = None
+    ) -> str:
+        """Change an agent's state; an unknown Not Ready reason means Not Ready without one."""
+        if state is AgentState.NOT_READY:
+            reasons = self.tenant(tenant).not_ready_reasons
+            reason = reason if reason in reasons else None
+        else:
+            reason = None
+        result = await self.store.set_agent_state(tenant, agent, state, reason)
+        if result is None:
+            raise NotFoundError(f"no agent {agent!r}")
+        if result.state is AgentState.READY:
+            for queue in result.queues:
+                await self.store.kick(tenant, queue)
+        frame = frames.state_frame(result.state, result.reason, result.load, result.capacity)
+        await self.delivery.frame_to_agent(tenant, agent, self.delivery.node_id, frame)
+        return frame
+
+    # -- offers ---------------------------------------------------------------------------
+
+    async def accept(self, tenant: str, agent: str, session_id: str, offer_id: str) -> None:
+        outcome = await self.store.accept(tenant, session_id, agent, offer_id)
+        if outcome != "assigned":
+            raise ConflictError("offer_not_available", "this offer is no longer available")
+        await self.delivery.to_agent(
+            tenant,
+            agent,
+            self.delivery.node_id,
+            NodeFrame(
+                tenant=tenant,
+                target="agent",
+                recipient=agent,
+                kind="assigned",
+                session_id=session_id,
+            ),
+        )
+
+    async def reject(self, tenant: str, agent: str, session_id: str, offer_id: str) -> None:
+        result = await self.store.release_offer(
+            tenant, session_id, offer_id, agent=agent, timed_out=False
+        )
+        if result.outcome != "requeued":
+            raise ConflictError("offer_not_available", "this offer is no longer available")
+        await self._after_release(tenant, session_id, offer_id, result)
+
+    async def expire_offer(self, tenant: str, session_id: str, offer_id: str) -> bool:
+        """Offer timer fired: next agent, and the one who missed it goes Not Ready."""
+        result = await self.store.release_offer(
+            tenant, session_id, offer_id, agent=None, timed_out=True
+        )
+        if result.outcome == "early":
+            return False
+        if result.outcome == "requeued":
+            await self._after_release(tenant, session_id, offer_id, result)
+        return True
+
+    async def _after_release(
+        self, tenant: str, session_id: str, offer_id: str, result: ReleaseResult
+    ) -> None:
+        await self.publish_queue_item(tenant, session_id, result.epoch)
+        if result.queue:
+            await self.store.kick(tenant, result.queue)
+        if result.agent:
+            expired = frames.dumps(
+                {"type": "offer_expired", "session_id": session_id, "offer_id": offer_id}
+            )
+            await self.delivery.frame_to_agent(tenant, result.agent, result.agent_node, expired)
+            assert result.agent_state is not None
+            state = frames.state_frame(
+                result.agent_state, result.agent_reason, result.agent_load, result.agent_capacity
+            )
+            await self.delivery.frame_to_agent(tenant, result.agent, result.agent_node, state)
+
+    # -- replies --------------------------------------------------------------------------
+
+    async def send(
+        self, tenant: str, session_id: str, *, sender: Sender, text: str | None,
+        choices: tuple[str, ...] = (), attachments: tuple[Attachment, ...] = (),
+        client_id: str | None = None,
+    ) -> Message:  # fmt: skip
+        """File an outbound message in the session and queue it for its channel.
+
+        An agent may only write into a session assigned to it.
+        """
+        if not (text or choices or attachments):
+            raise ConflictError("empty_message", "a message needs text, choices or attachments")
+        session = await self.session(tenant, session_id)
+        stream = self.stream(tenant, session.stream)
+        message = Message(
+            id=uuid.uuid4().hex,
+            tenant=tenant,
+            channel=session.channel,
+            account=session.account,
+            stream=session.stream,
+            direction=Direction.OUTBOUND,
+            remote_party=session.remote_party,
+            sender=sender,
+            text=text,
+            choices=choices,
+            attachments=attachments,
+        )
+        agent = sender.id if sender.kind is SenderKind.AGENT else None
+        dedupe = f"out:{agent}:{client_id}" if agent and client_id else None
+        outcome, seq = await self.store.append_outbound(
+            message,
+            session_id=session_id,
+            agent=agent,
+            inactivity_seconds=stream.inactivity_timeout_seconds,
+            dedupe_key=dedupe,
+        )
+        if outcome == "forbidden":
+            raise ConflictError("not_assigned", "this conversation is not assigned to you")
+        if outcome == "missing":
+            raise NotFoundError(f"no session {session_id!r}")
+        filed = message.model_copy(update={"session_id": session_id, "seq": seq})
+        if outcome == "dup":
+            return filed  # already queued once: the client retried
+        work = OutboundWork(tenant=tenant, session_id=session_id, message=filed)
+        partition = names.partition_of(f"{tenant}|{session.stream}|{session.remote_party.id}",
+                                       self.partitions)  # fmt: skip
+        await self.broker.publish(names.outbound(partition), envelope(work))
+        return filed
+
+    # -- endings and transfers ------------------------------------------------------------
+
+    async def close(
+        self, tenant: str, session_id: str, *, reason: str, only_agent: str | None = None,
+        only_if_inactive: bool = False,
+    ) -> bool:  # fmt: skip
+        session = await self.session(tenant, session_id)
+        stream = self.stream(tenant, session.stream)
+        window = stream.reopen_window_seconds if stream.reopen_on_reply else 0.0
+        result = await self.store.close_session(
+            tenant,
+            session_id,
+            reason=reason,
+            reopen_window_seconds=window,
+            only_agent=only_agent,
+            only_if_inactive=only_if_inactive,
+        )
+        if result.outcome == "forbidden":
+            raise ConflictError("not_assigned", "this conversation is not assigned to you")
+        if result.outcome != "closed":
+            return result.outcome in ("already", "missing")
+        closed = frames.closed_frame(session_id, reason)
+        if result.agent:
+            await self.delivery.frame_to_agent(tenant, result.agent, result.agent_node, closed)
+            if result.queue:
+                await self.store.kick(tenant, result.queue)
+        await self.delivery.to_visitor(
+            tenant,
+            session.stream,
+            session.remote_party.id,
+            frames.dumps({"type": "session_closed"}),
+        )
+        return True
+
+    async def transfer(
+        self, tenant: str, agent: str, session_id: str, *, queue: str | None, to_agent: str | None
+    ) -> None:
+        session = await self.session(tenant, session_id)
+        stream = self.stream(tenant, session.stream)
+        if not stream.can_transfer:
+            raise ConflictError(
+                "transfer_not_allowed", "this media stream does not allow transfers"
+            )
+        tenant_cfg = self.tenant(tenant)
+        target_queue = queue or session.queue
+        if target_queue is None or tenant_cfg.queue(target_queue) is None:
+            raise NotFoundError(f"unknown queue {target_queue!r}")
+        if to_agent is not None:
+            target = tenant_cfg.agent(to_agent)
+            if target is None:
+                raise NotFoundError(f"unknown agent {to_agent!r}")
+            if queue is None and target.queues:
+                target_queue = target_queue if target_queue in target.queues else target.queues[0]
+            if to_agent == agent:
+                raise ConflictError(
+                    "transfer_to_self", "cannot transfer a conversation to yourself"
+                )
+        outcome, epoch, _ = await self.store.transfer(
+            tenant, session_id, agent, queue=target_queue, to_agent=to_agent
+        )
+        if outcome != "requeued":
+            raise ConflictError("not_assigned", "this conversation is not assigned to you")
+        await self.delivery.frame_to_agent(
+            tenant, agent, self.delivery.node_id, frames.closed_frame(session_id, "transferred")
+        )
+        await self.publish_queue_item(tenant, session_id, epoch)
+        await self.store.kick(tenant, session.queue or target_queue)

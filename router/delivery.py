@@ -1,0 +1,187 @@
+"""Getting frames to sockets wherever they are connected.
+
+Each process holds some agent and customer WebSockets (``LocalSockets``) and consumes its
+own node queue. ``Delivery`` sends to a local socket directly and to a remote one through
+the owner's node queue. Delivery to a socket is best effort: everything sent is also in the
+session history, and a client that reconnects is given the history again (agents dedupe on
+``(session_id, seq)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+
+from aiohttp import web
+
+from queues import names
+from queues.base import Broker, BrokerError, Envelope, QueueSpec
+from router import frames
+from router.events import NodeFrame, envelope
+from router.store import RedisStore
+
+log = logging.getLogger(__name__)
+
+
+class LocalSockets:
+    """The WebSockets held by this process, by agent and by web-chat visitor."""
+
+    def __init__(self) -> None:
+        self.agents: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
+        self.visitors: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
+        self.roles: dict[tuple[str, str], str] = {}
+
+    def add_agent(self, tenant: str, agent: str, role: str, ws: web.WebSocketResponse) -> None:
+        self.agents[(tenant, agent)].add(ws)
+        self.roles[(tenant, agent)] = role
+
+    def remove_agent(self, tenant: str, agent: str, ws: web.WebSocketResponse) -> bool:
+        """Forget one socket; True when it was the agent's last one here."""
+        sockets = self.agents.get((tenant, agent))
+        if sockets is None:
+            return True
+        sockets.discard(ws)
+        if sockets:
+            return False
+        del self.agents[(tenant, agent)]
+        self.roles.pop((tenant, agent), None)
+        return True
+
+    def add_visitor(self, tenant: str, key: str, ws: web.WebSocketResponse) -> None:
+        self.visitors[(tenant, key)].add(ws)
+
+    def remove_visitor(self, tenant: str, key: str, ws: web.WebSocketResponse) -> bool:
+        sockets = self.visitors.get((tenant, key))
+        if sockets is None:
+            return True
+        sockets.discard(ws)
+        if sockets:
+            return False
+        del self.visitors[(tenant, key)]
+        return True
+
+    def all_sockets(self) -> list[web.WebSocketResponse]:
+        out = [ws for group in self.agents.values() for ws in group]
+        out += [ws for group in self.visitors.values() for ws in group]
+        return out
+
+    async def send(self, sockets: set[web.WebSocketResponse], frame: str) -> int:
+        sent = 0
+        for ws in list(sockets):
+            if ws.closed:
+                continue
+            try:
+                await ws.send_str(frame)
+                sent += 1
+            except (ConnectionError, RuntimeError):
+                log.debug("socket went away while sending")
+        return sent
+
+
+class Delivery:
+    def __init__(
+        self, store: RedisStore, broker: Broker, sockets: LocalSockets, node_id: str
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.sockets = sockets
+        self.node_id = node_id
+        self.queue = names.node(node_id)
+
+    async def start(self) -> None:
+        await self.broker.declare(QueueSpec(name=self.queue, durable=False, exclusive=True))
+        await self.broker.subscribe(self.queue, self._handle, prefetch=256)
+
+    async def to_agent(self, tenant: str, agent: str, node: str | None, item: NodeFrame) -> None:
+        if node is None:
+            return  # not connected anywhere; they get it from the store when they connect
+        if node == self.node_id:
+            await self._deliver(item)
+            return
+        try:
+            await self.broker.publish(names.node(node), envelope(item))
+        except BrokerError:
+            # The node is gone (its queue with it); the agent will resync on reconnect.
+            log.info("node %s unreachable for agent frame", node)
+
+    async def frame_to_agent(self, tenant: str, agent: str, node: str | None, frame: str) -> None:
+        await self.to_agent(
+            tenant,
+            agent,
+            node,
+            NodeFrame(tenant=tenant, target="agent", recipient=agent, frame=frame),
+        )
+
+    async def to_visitor(self, tenant: str, stream: str, party: str, frame: str) -> bool:
+        """Send to a web-chat customer; False when they are not connected anywhere."""
+        key = f"{stream}:{party}"
+        item = NodeFrame(tenant=tenant, target="visitor", recipient=key, frame=frame)
+        if (tenant, key) in self.sockets.visitors:
+            await self._deliver(item)
+            return True
+        node = await self.store.visitor_node(tenant, stream, party)
+        if node is None:
+            return False
+        try:
+            await self.broker.publish(names.node(node), envelope(item))
+        except BrokerError:
+            return False
+        return True
+
+    async def _handle(self, env: Envelope) -> None:
+        await self._deliver(NodeFrame.model_validate_json(env.body))
+
+    async def _deliver(self, item: NodeFrame) -> None:
+        if item.target == "visitor":
+            sockets = self.sockets.visitors.get((item.tenant, item.recipient))
+            if sockets and item.frame:
+                await self.sockets.send(sockets, item.frame)
+            return
+        sockets = self.sockets.agents.get((item.tenant, item.recipient))
+        if not sockets:
+            return
+        frame = item.frame
+        if item.kind != "frame":
+            frame = await self.build(item)
+        if frame:
+            await self.sockets.send(sockets, frame)
+
+    async def build(self, item: NodeFrame) -> str | None:
+        """Build an ``offer`` or ``assigned`` frame from the store, if still current."""
+        assert item.session_id is not None
+        session = await self.store.load_session(item.tenant, item.session_id)
+        if session is None:
+            return None
+        history = [frames.message_view(m) for m in session.history]
+        if item.kind == "offer":
+            offer = session.offer
+            if offer is None or offer.id != item.offer_id or offer.agent != item.recipient:
+                return None  # already answered or expired
+            from router.models import utcnow
+
+            return frames.dumps(
+                {
+                    "type": "offer",
+                    "session_id": session.id,
+                    "offer_id": offer.id,
+                    "queue": session.queue,
+                    "expires_at": offer.expires_at.isoformat(),
+                    "expires_in": max(0.0, (offer.expires_at - utcnow()).total_seconds()),
+                    "customer": frames.customer_view(session),
+                    "channel": session.channel.value,
+                    "history": history,
+                }
+            )
+        if session.agent != item.recipient:
+            return None
+        return frames.dumps(
+            {"type": "assigned", "session": frames.session_view(session), "history": history}
+        )
+
+
+async def cancel_quietly(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

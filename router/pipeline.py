@@ -1,0 +1,108 @@
+"""The inbound path: accept a normalized message, then file it under its session and move
+the conversation on (waiting line, or straight to the assigned agent).
+
+``submit`` returns only once the message is durably on the broker, so a webhook or a chat
+socket acknowledges nothing that could still be lost. Filing happens in the partition
+consumer: one partition per (tenant, stream, remote party) hash, one active consumer per
+partition across all processes, and a per-session serializer inside it; so messages of one
+session are filed strictly in order while different sessions proceed in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from queues import names
+from queues.base import Broker, Envelope, QueueSpec, Reject
+from router import frames
+from router.conversations import Conversations
+from router.delivery import Delivery
+from router.errors import NotFoundError
+from router.events import InboundWork, envelope
+from router.models import Message, Sender, SenderKind
+from router.ordering import KeyedSerializer
+from router.replies import render_reply
+from router.store import RedisStore
+from router.store.base import IngestOutcome
+
+log = logging.getLogger(__name__)
+
+
+def session_key(message: Message) -> str:
+    return f"{message.tenant}|{message.stream}|{message.remote_party.id}"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: RedisStore,
+        broker: Broker,
+        delivery: Delivery,
+        conversations: Conversations,
+        partitions: int,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.delivery = delivery
+        self.conversations = conversations
+        self.partitions = partitions
+        self._serial = KeyedSerializer()
+
+    async def declare(self) -> None:
+        for i in range(self.partitions):
+            for name in (names.inbound(i), names.outbound(i)):
+                await self.broker.declare(QueueSpec(name=name, single_active_consumer=True))
+
+    async def start(self) -> None:
+        for i in range(self.partitions):
+            await self.broker.subscribe(names.inbound(i), self._on_inbound, prefetch=64)
+
+    async def submit(self, message: Message, *, dedupe_key: str | None = None) -> None:
+        """Durably accept an inbound message (raises ``BrokerError`` if it cannot)."""
+        self.conversations.stream(message.tenant, message.stream)  # unknown stream -> 404
+        partition = names.partition_of(session_key(message), self.partitions)
+        work = InboundWork(message=message, dedupe_key=dedupe_key)
+        await self.broker.publish(names.inbound(partition), envelope(work))
+
+    async def _on_inbound(self, env: Envelope) -> None:
+        work = InboundWork.model_validate_json(env.body)
+        await self._serial.run(session_key(work.message), lambda: self.file(work))
+
+    async def file(self, work: InboundWork) -> None:
+        message = work.message
+        try:
+            stream = self.conversations.stream(message.tenant, message.stream)
+        except NotFoundError as exc:
+            raise Reject(str(exc)) from None
+        result = await self.store.ingest(
+            message,
+            new_session_id=uuid.uuid4().hex,
+            queue=stream.queue,
+            priority=stream.priority,
+            skills=stream.skills,
+            reopen=stream.reopen_on_reply,
+            inactivity_seconds=stream.inactivity_timeout_seconds,
+            dedupe_key=work.dedupe_key,
+        )
+        filed = message.model_copy(update={"session_id": result.session_id, "seq": result.seq})
+        if result.outcome in (IngestOutcome.NEW, IngestOutcome.REOPENED):
+            preferred = result.last_agent if stream.use_last_agent else None
+            await self.conversations.publish_queue_item(
+                message.tenant, result.session_id, result.epoch, preferred_agent=preferred
+            )
+            if result.outcome is IngestOutcome.NEW and stream.initial_reply:
+                text = render_reply(
+                    stream.initial_reply, customer=message.remote_party, stream=stream
+                )
+                await self.conversations.send(
+                    message.tenant,
+                    result.session_id,
+                    sender=Sender(kind=SenderKind.SYSTEM, name=stream.name or stream.id),
+                    text=text,
+                )
+        if result.state == "assigned" and result.agent:
+            # A redelivered duplicate is forwarded again: agents dedupe on (session_id, seq).
+            await self.delivery.frame_to_agent(
+                message.tenant, result.agent, result.agent_node, frames.message_frame(filed)
+            )

@@ -1,0 +1,155 @@
+"""Everything one Switchboard process runs, built from settings and config, started and
+stopped in order. ``create_app`` hangs one ``Runtime`` on the application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from channels.base import ChannelAdapter
+from channels.webchat import WebChatAdapter
+from queues import make_broker
+from queues.base import Broker
+from router import frames
+from router.auth import Tokens
+from router.config import Config
+from router.conversations import Conversations
+from router.delivery import Delivery, LocalSockets, cancel_quietly
+from router.models import ChannelKind, QueueStats
+from router.outbound import OutboundWorker
+from router.pipeline import Pipeline
+from router.provisioning import apply_config
+from router.routing import Dispatcher
+from router.scheduler import Scheduler
+from router.settings import Settings
+from router.store import RedisStore
+
+log = logging.getLogger(__name__)
+PRESENCE_TTL = 30
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: Config
+    store: RedisStore
+    broker: Broker
+    sockets: LocalSockets
+    delivery: Delivery
+    conversations: Conversations
+    pipeline: Pipeline
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+    outbound: OutboundWorker
+    tokens: Tokens
+    secret: bytes = b""
+    demo: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _last_stats: dict[tuple[str, str], QueueStats] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        config: Config,
+        *,
+        store: RedisStore | None = None,
+        broker: Broker | None = None,
+        demo: bool = False,
+    ) -> Runtime:
+        store = store or RedisStore.from_url(settings.redis_url)
+        broker = broker or make_broker(settings.broker_url)
+        sockets = LocalSockets()
+        delivery = Delivery(store, broker, sockets, settings.node_id)
+        conversations = Conversations(config, store, broker, delivery, settings.partitions)
+        adapters: dict[ChannelKind, ChannelAdapter] = {
+            ChannelKind.WEBCHAT: WebChatAdapter(delivery)
+        }
+        return cls(
+            settings=settings,
+            config=config,
+            store=store,
+            broker=broker,
+            sockets=sockets,
+            delivery=delivery,
+            conversations=conversations,
+            pipeline=Pipeline(store, broker, delivery, conversations, settings.partitions),
+            dispatcher=Dispatcher(config, store, broker, delivery, settings.tick_seconds),
+            scheduler=Scheduler(store, conversations, settings.tick_seconds),
+            outbound=OutboundWorker(broker, adapters, settings.partitions),
+            tokens=Tokens(store, settings.token_ttl_seconds),
+            demo=demo,
+        )
+
+    async def start(self) -> None:
+        await self.broker.start()
+        await apply_config(self.store, self.config)
+        self.secret = await self.store.shared_secret()
+        await self.pipeline.declare()
+        await self.dispatcher.declare()
+        await self.delivery.start()
+        await self.pipeline.start()
+        await self.outbound.start()
+        await self.dispatcher.start()
+        self.scheduler.start()
+        self._tasks.append(asyncio.create_task(self._heartbeat()))
+        self._tasks.append(asyncio.create_task(self._queue_status_push()))
+        log.info("node %s started", self.settings.node_id)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            await cancel_quietly(task)
+        self._tasks.clear()
+        await self.scheduler.close()
+        await self.dispatcher.close()
+        await self.broker.close()
+        await self.store.close()
+
+    async def _heartbeat(self) -> None:
+        """Keep this node's agents and customers marked as connected here."""
+        while True:
+            await asyncio.sleep(PRESENCE_TTL / 3)
+            with contextlib.suppress(Exception):
+                await self.store.refresh_presence(
+                    list(self.sockets.agents), self.settings.node_id, PRESENCE_TTL
+                )
+                for tenant, key in list(self.sockets.visitors):
+                    stream, _, party = key.partition(":")
+                    await self.store.set_visitor_node(
+                        tenant, stream, party, self.settings.node_id, PRESENCE_TTL * 2
+                    )
+
+    async def _queue_status_push(self) -> None:
+        """Push changed queue statistics to the supervisors connected here."""
+        interval = max(0.25, min(2.0, self.settings.tick_seconds * 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.push_queue_status()
+            except Exception:
+                log.debug("queue status push failed", exc_info=True)
+
+    async def push_queue_status(self) -> None:
+        supervisors = [
+            key
+            for key, role in self.sockets.roles.items()
+            if role in ("supervisor", "tenant_admin")
+        ]
+        for tenant_id in {tenant for tenant, _ in supervisors}:
+            tenant = self.config.tenant(tenant_id)
+            if tenant is None:
+                continue
+            for queue in tenant.queues:
+                stats = await self.store.queue_stats(tenant_id, queue.id)
+                stable = stats.model_copy(update={"longest_waiting_seconds": 0.0})
+                key = (tenant_id, queue.id)
+                previous = self._last_stats.get(key)
+                if previous == stable and stats.queue_length == 0:
+                    continue
+                self._last_stats[key] = stable
+                frame = frames.queue_status_frame(stats)
+                for sup_tenant, agent in supervisors:
+                    if sup_tenant == tenant_id:
+                        await self.sockets.send(self.sockets.agents[(sup_tenant, agent)], frame)

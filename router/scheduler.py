@@ -1,0 +1,78 @@
+"""Timers shared by all processes: offer expiry, inactivity close, and the waiting-line outbox.
+
+Timers live in one Redis sorted set. Every tick each process leases the due ones (a lease
+moves them into the future), handles them and then removes them. A process that dies
+mid-way leaves its leased timers to come due again, so no timer is lost; handlers are
+idempotent because every store transition checks the state it expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from router.conversations import Conversations
+from router.delivery import cancel_quietly
+from router.errors import NotFoundError, RouterError
+from router.store import RedisStore
+from router.store.base import Timer
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, store: RedisStore, conversations: Conversations, tick: float) -> None:
+        self.store = store
+        self.conversations = conversations
+        self.tick = tick
+        self._task: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await cancel_quietly(self._task)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.tick)
+            self.wake.clear()
+            try:
+                await self.run_due()
+            except RouterError:
+                log.warning("timer pass failed", exc_info=True)
+
+    async def run_due(self) -> int:
+        """Handle every due timer once; returns how many were handled."""
+        timers = await self.store.claim_timers(lease_seconds=max(30.0, self.tick * 10))
+        for timer in timers:
+            try:
+                handled = await self._handle(timer)
+            except NotFoundError:
+                handled = True  # the session or its stream is gone: nothing left to do
+            except RouterError:
+                log.warning("timer %s failed; it will come back", timer.member, exc_info=True)
+                continue
+            if handled:
+                await self.store.complete_timer(timer)
+        return len(timers)
+
+    async def _handle(self, timer: Timer) -> bool:
+        conv = self.conversations
+        if timer.kind == "offer" and timer.token:
+            return await conv.expire_offer(timer.tenant, timer.session_id, timer.token)
+        if timer.kind == "inact":
+            await conv.close(
+                timer.tenant, timer.session_id, reason="inactivity", only_if_inactive=True
+            )
+            return True
+        if timer.kind == "queue" and timer.token:
+            await conv.publish_queue_item(timer.tenant, timer.session_id, int(timer.token))
+            return True
+        log.warning("unknown timer %s dropped", timer.member)
+        return True

@@ -1,0 +1,108 @@
+"""What the store answers: the typed results of its atomic operations, and its key layout.
+
+Every key of a tenant starts with ``sb:{tenant}:`` so one tenant's data can never be
+reached through another tenant's keys. Layout (P = tenant prefix):
+
+====================  ======================================================
+``P s:{sid}``         session hash
+``P h:{sid}``         session history (list of message JSON; index + 1 = seq)
+``P ix:{stream}:{p}`` current session of a remote party on a stream
+``P d:{key}``         dedupe marker of a provider / client message id
+``P a:{agent}``       agent hash (state, reason, load, capacity, queues, idle_since)
+``P as:{agent}``      sessions offered to / assigned to an agent
+``P ask:{agent}``     an agent's skills
+``P on:{agent}``      node the agent is connected to (expires without heartbeat)
+``P r:{queue}``       ready agents with free capacity, scored by idle-since
+``P qa:{queue}``      agents serving a queue
+``P w:{queue}``       waiting sessions, scored by queued-at (statistics)
+``P dec:{sid}``       agents who declined or missed the session's offer
+``P cred:{user}``     credentials of an agent / API client
+``P wc:{stream}:{p}`` node a web-chat customer is connected to
+``sb:sched``          timers and outbox (offer expiry, inactivity, queue publish)
+``sb:tok:{token}``    bearer tokens
+====================  ======================================================
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from router.models import AgentState, Frozen
+
+
+def tenant_prefix(tenant: str) -> str:
+    return f"sb:{tenant}:"
+
+
+SCHED_KEY = "sb:sched"
+KICK_CHANNEL = "sb:kick"
+SECRET_KEY = "sb:secret"
+
+
+class IngestOutcome(StrEnum):
+    NEW = "new"
+    REOPENED = "reopened"
+    EXISTING = "existing"
+    DUPLICATE = "dup"
+
+
+class IngestResult(Frozen):
+    outcome: IngestOutcome
+    session_id: str
+    seq: int
+    state: str
+    agent: str | None
+    agent_node: str | None
+    epoch: int
+    last_agent: str | None = None
+
+
+class OfferResult(Frozen):
+    outcome: str  # offered | none | noagents | stale
+    agent: str | None = None
+    node: str | None = None
+
+
+class ReleaseResult(Frozen):
+    outcome: str  # requeued | stale | early
+    agent: str | None = None
+    epoch: int = 0
+    agent_node: str | None = None
+    agent_state: AgentState | None = None
+    agent_reason: str | None = None
+    agent_load: int = 0
+    agent_capacity: int = 0
+    queue: str | None = None
+
+
+class AgentStateResult(Frozen):
+    state: AgentState
+    reason: str | None
+    load: int
+    capacity: int
+    queues: tuple[str, ...]
+    previous: AgentState
+
+
+class CloseResult(Frozen):
+    outcome: str  # closed | missing | already | forbidden | active
+    previous_state: str | None = None
+    agent: str | None = None
+    agent_node: str | None = None
+    queue: str | None = None
+
+
+class Timer(Frozen):
+    member: str
+    kind: str
+    tenant: str
+    session_id: str
+    token: str | None
+    leased_score: float
+
+
+class Credential(Frozen):
+    subject: str
+    secret_hash: str
+    role: str
+    kind: str  # agent | api

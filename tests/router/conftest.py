@@ -1,0 +1,128 @@
+"""An in-process Switchboard (aiohttp test server) with fast timers, and its clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import fakeredis
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from queues.memory import InMemoryBroker
+from router.app import create_app
+from router.config import Config
+from router.keys import RUNTIME
+from router.runtime import Runtime
+from router.settings import Settings
+from router.store import RedisStore
+from tests.clients import AgentClient, CustomerClient
+
+PASSWORD = "correct horse battery"
+
+
+def agent(aid: str, **extra: Any) -> dict[str, Any]:
+    return {"id": aid, "username": aid, "password": PASSWORD, "queues": ["support"], **extra}
+
+
+def tenant(tid: str, **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": tid,
+        "queues": [
+            {"id": "support", "offer_timeout_seconds": 0.4},
+            {"id": "billing", "offer_timeout_seconds": 5},
+        ],
+        "agents": [
+            agent("ann"),
+            agent("ben"),
+            agent("cat", capacity=2, queues=["billing"]),
+            agent("sue", role="supervisor", queues=["support", "billing"]),
+        ],
+        "api_users": [{"client_id": "crm", "client_secret": "s3cret-s3cret-s3cret"}],
+        "media_streams": [
+            {
+                "id": "web",
+                "name": "Web",
+                "queue": "support",
+                "reopen_window_seconds": 60,
+                "inactivity_timeout_seconds": 600,
+            }
+        ],
+    }
+    data.update(extra)
+    return data
+
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    return {"tenants": [tenant("acme"), tenant("globex")]}
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[[web.Application], Awaitable[TestClient[Any, Any]]],
+    config_data: dict[str, Any],
+) -> TestClient[Any, Any]:
+    settings = Settings(tick_seconds=0.02, partitions=4)
+    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    app = create_app(settings, Config.parse(config_data), store=store, broker=InMemoryBroker())
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def runtime(client: TestClient[Any, Any]) -> Runtime:
+    return client.app[RUNTIME]
+
+
+async def token(client: TestClient[Any, Any], tenant_id: str, username: str) -> str:
+    resp = await client.post(
+        "/oauth/token",
+        data={"grant_type": "password", "username": username, "password": PASSWORD,
+              "scope": tenant_id},
+    )  # fmt: skip
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    return str(body["access_token"])
+
+
+@pytest.fixture
+async def connect_agent(
+    client: TestClient[Any, Any],
+) -> AsyncIterator[Callable[..., Awaitable[AgentClient]]]:
+    opened: list[AgentClient] = []
+
+    async def connect(username: str, tenant_id: str = "acme", ready: bool = True) -> AgentClient:
+        tok = await token(client, tenant_id, username)
+        ws = await client.ws_connect("/agent/ws", headers={"Authorization": f"Bearer {tok}"})
+        agent_client = AgentClient(ws)
+        opened.append(agent_client)
+        await agent_client.expect("hello")
+        await agent_client.expect("state")
+        if ready:
+            await agent_client.set_state("ready")
+        return agent_client
+
+    yield connect
+    for c in opened:
+        await c.close()
+
+
+@pytest.fixture
+async def connect_customer(
+    client: TestClient[Any, Any],
+) -> AsyncIterator[Callable[..., Awaitable[CustomerClient]]]:
+    opened: list[CustomerClient] = []
+
+    async def connect(
+        tenant_id: str = "acme", stream: str = "web", visitor: str | None = None
+    ) -> CustomerClient:
+        url = f"/chat/{tenant_id}/{stream}/ws" + (f"?visitor={visitor}" if visitor else "")
+        customer = CustomerClient(await client.ws_connect(url))
+        opened.append(customer)
+        await customer.expect("welcome")
+        return customer
+
+    yield connect
+    for c in opened:
+        await c.close()
