@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        print=None,
+        print=lambda _: print(f"switchboard: ready on port {settings.port}", flush=True),
         access_log=None,
     )
     return 0

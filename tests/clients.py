@@ -54,6 +54,14 @@ class SocketClient:
         assert found is not None, f"socket closed before a {kind} frame: {self.frames}"
         return found
 
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds, re-checking on every frame received."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: condition() or self.ws.closed), TIMEOUT * 3
+            )
+        assert condition(), f"socket closed first; frames: {self.frames[-5:]}"
+
     def of(self, kind: str) -> list[Frame]:
         return [f for f in self.frames if f.get("type") == kind]
 
