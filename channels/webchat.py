@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from channels.base import SendReceipt
+from channels.base import Capabilities, SendReceipt
 from router import frames
 from router.delivery import Delivery
 from router.models import ChannelKind, Message
@@ -17,6 +17,7 @@ from router.models import ChannelKind, Message
 
 class WebChatAdapter:
     kind: ClassVar[ChannelKind] = ChannelKind.WEBCHAT
+    capabilities: ClassVar[Capabilities] = Capabilities(max_text_length=10_000)
 
     def __init__(self, delivery: Delivery) -> None:
         self.delivery = delivery

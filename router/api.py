@@ -4,6 +4,7 @@ tenant's objects answer 404 exactly like missing ones."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -11,7 +12,9 @@ from router.auth import Principal, bearer
 from router.http_errors import error_response
 from router.keys import RUNTIME
 
-PRINCIPAL = "principal"
+# aiohttp 3.14+ warns about plain string keys in request storage; web.RequestKey is new there.
+_REQUEST_KEY = getattr(web, "RequestKey", None)
+PRINCIPAL: Any = _REQUEST_KEY("principal", Principal) if _REQUEST_KEY else "principal"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

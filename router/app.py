@@ -8,7 +8,7 @@ from importlib import resources
 from aiohttp import web
 
 from queues.base import Broker
-from router import agent_ws, api, oauth, openapi, pages, webchat
+from router import accounts_api, agent_ws, api, oauth, openapi, pages, webchat, webhooks
 from router.config import Config
 from router.keys import RUNTIME
 from router.runtime import Runtime
@@ -18,6 +18,10 @@ from router.store import RedisStore
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return request.app[RUNTIME].metrics.render()
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -62,6 +66,20 @@ def create_app(
     app.router.add_get("/api/v1/queues/{queue}/status", api.queue_status)
     app.router.add_get("/api/v1/sessions/{session_id}", api.get_session)
     app.router.add_get("/docs/api", pages.api_docs)
+    app.router.add_route("GET", "/webhooks/{type}/{account_id}", webhooks.webhook)
+    app.router.add_route("POST", "/webhooks/{type}/{account_id}", webhooks.webhook)
+    accounts = "/api/v1/integration-accounts"
+    app.router.add_get(accounts, accounts_api.list_accounts)
+    app.router.add_post(accounts, accounts_api.create_account)
+    app.router.add_post(accounts + "/generate-token", accounts_api.generate_token)
+    app.router.add_get(accounts + "/{account_id}", accounts_api.get_account)
+    app.router.add_patch(accounts + "/{account_id}", accounts_api.update_account)
+    app.router.add_put(accounts + "/{account_id}", accounts_api.update_account)
+    app.router.add_delete(accounts + "/{account_id}", accounts_api.delete_account)
+    app.router.add_post(accounts + "/{account_id}/test-connection", accounts_api.test_connection)
+    app.router.add_post(accounts + "/{account_id}/set-webhook", accounts_api.set_webhook)
+    app.router.add_get("/media/{account_id}/{media_id}", webhooks.media)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", str(static))

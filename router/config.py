@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from channels.accounts import IntegrationAccount
 from router.errors import ConfigError
 from router.models import ChannelKind
 
@@ -96,6 +97,7 @@ class TenantConfig(_Model):
     agents: tuple[AgentConfig, ...] = ()
     api_users: tuple[ApiUserConfig, ...] = ()
     media_streams: tuple[MediaStreamConfig, ...] = ()
+    integration_accounts: tuple[IntegrationAccount, ...] = ()
 
     @field_validator("time_zone")
     @classmethod
@@ -124,6 +126,20 @@ class TenantConfig(_Model):
         for i, stream in enumerate(self.media_streams):
             if stream.queue not in known:
                 raise ValueError(f"media_streams[{i}].queue: unknown queue {stream.queue!r}")
+        streams = {s.id: s for s in self.media_streams}
+        _unique("integration_accounts", [a.id for a in self.integration_accounts])
+        _unique("integration_accounts (name)", [a.name for a in self.integration_accounts])
+        for i, account in enumerate(self.integration_accounts):
+            fed = streams.get(account.stream)
+            if fed is None:
+                raise ValueError(
+                    f"integration_accounts[{i}].stream: unknown media stream {account.stream!r}"
+                )
+            if fed.media.value != account.type:
+                raise ValueError(
+                    f"integration_accounts[{i}].stream: media stream {fed.id!r} is "
+                    f"{fed.media.value}, not {account.type}"
+                )
         return self
 
     def queue(self, queue_id: str) -> QueueConfig | None:
@@ -142,6 +158,10 @@ class Config(_Model):
     @model_validator(mode="after")
     def _unique_tenants(self) -> Self:
         _unique("tenants", [t.id for t in self.tenants])
+        # Webhook URLs carry only the account id, so ids are unique across tenants.
+        _unique(
+            "integration_accounts", [a.id for t in self.tenants for a in t.integration_accounts]
+        )
         return self
 
     def tenant(self, tenant_id: str) -> TenantConfig | None:

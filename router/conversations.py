@@ -21,6 +21,7 @@ from router.events import NodeFrame, OutboundWork, QueueItem, envelope
 from router.models import (
     AgentState,
     Attachment,
+    ChannelKind,
     Direction,
     Message,
     Sender,
@@ -128,6 +129,14 @@ class Conversations:
                 session_id=session_id,
             ),
         )
+        await self.push_state(tenant, agent, self.delivery.node_id)
+
+    async def push_state(self, tenant: str, agent: str, node: str | None) -> None:
+        """Tell the agent its state and load (after its load changed)."""
+        status = await self.store.agent_status(tenant, agent)
+        if status is not None:
+            frame = frames.state_frame(status.state, status.reason, status.load, status.capacity)
+            await self.delivery.frame_to_agent(tenant, agent, node, frame)
 
     async def reject(self, tenant: str, agent: str, session_id: str, offer_id: str) -> None:
         result = await self.store.release_offer(
@@ -180,6 +189,14 @@ class Conversations:
             raise ConflictError("empty_message", "a message needs text, choices or attachments")
         session = await self.session(tenant, session_id)
         stream = self.stream(tenant, session.stream)
+        if session.channel is not ChannelKind.WEBCHAT:
+            unreachable = await self.store.deliveries.unreachable(
+                tenant, session.account, session.remote_party.id
+            )
+            if unreachable is not None:
+                raise ConflictError(
+                    "unreachable", f"the customer cannot be reached on this channel: {unreachable}"
+                )
         message = Message(
             id=uuid.uuid4().hex,
             tenant=tenant,
@@ -194,7 +211,7 @@ class Conversations:
             attachments=attachments,
         )
         agent = sender.id if sender.kind is SenderKind.AGENT else None
-        dedupe = f"out:{agent}:{client_id}" if agent and client_id else None
+        dedupe = f"out:{session_id}:{agent}:{client_id}" if agent and client_id else None
         outcome, seq = await self.store.append_outbound(
             message,
             session_id=session_id,
@@ -239,6 +256,7 @@ class Conversations:
         closed = frames.closed_frame(session_id, reason)
         if result.agent:
             await self.delivery.frame_to_agent(tenant, result.agent, result.agent_node, closed)
+            await self.push_state(tenant, result.agent, result.agent_node)
             if result.queue:
                 await self.store.kick(tenant, result.queue)
         await self.delivery.to_visitor(
@@ -280,5 +298,6 @@ class Conversations:
         await self.delivery.frame_to_agent(
             tenant, agent, self.delivery.node_id, frames.closed_frame(session_id, "transferred")
         )
+        await self.push_state(tenant, agent, self.delivery.node_id)
         await self.publish_queue_item(tenant, session_id, epoch)
         await self.store.kick(tenant, session.queue or target_queue)

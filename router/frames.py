@@ -10,7 +10,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from router.models import Attachment, Frozen, Message, QueueStats, Session
+from router.models import (
+    Attachment,
+    ChannelKind,
+    Direction,
+    Frozen,
+    Message,
+    QueueStats,
+    Session,
+)
 
 _Id = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -97,9 +105,12 @@ def message_view(message: Message) -> dict[str, Any]:
         mode="json",
         include={
             "id", "session_id", "seq", "direction", "sender", "text", "attachments", "choices",
-            "created_at", "status",
+            "created_at", "status", "error",
         },
     )  # fmt: skip
+    if message.channel is ChannelKind.WEBCHAT and message.direction is Direction.INBOUND:
+        # The id the customer's page gave the message: lets the page match its own copy.
+        view["client_id"] = message.provider_message_id
     return view
 
 

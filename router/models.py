@@ -93,6 +93,8 @@ class Message(Frozen):
     choices: tuple[str, ...] = ()
     provider_message_id: str | None = None
     status: MessageStatus = MessageStatus.RECEIVED
+    # Why the provider refused the message (status failed).
+    error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     received_at: datetime = Field(default_factory=utcnow)
     session_id: str | None = None

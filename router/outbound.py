@@ -1,32 +1,57 @@
 """The outbound path: messages filed in a session go out through their channel's adapter.
 
 Outbound partitions are ordered like inbound ones, so one session's replies leave in the
-order they were written. Provider failures become broker signals: rate limits and outages
-are retried later (``ProviderUnavailable`` with the broker's exponential backoff),
-permanent failures are dead-lettered with the provider's reason.
+order they were written. Provider failures become broker signals: rate limits are retried
+after the provider's Retry-After, outages with exponential backoff, and permanent failures
+(or retries exhausted) are dead-lettered with the provider's reason and the message is
+marked failed with it.
 """
 
 from __future__ import annotations
 
 import logging
 
-from channels.base import ChannelAdapter
-from channels.errors import PermanentSendError, RateLimited
+from channels.base import ChannelAdapter, SendReceipt
+from channels.errors import (
+    ChannelError,
+    PermanentSendError,
+    ProviderUnavailable,
+    RateLimited,
+    Unreachable,
+)
+from channels.registry import ChannelRegistry
 from queues import names
-from queues.base import Broker, Envelope, Reject, Retry
+from queues.base import Broker, Envelope, QueueSpec, Reject, Retry
 from router.events import OutboundWork
-from router.models import ChannelKind
+from router.metrics import Metrics
+from router.models import ChannelKind, Message, MessageStatus
 from router.ordering import KeyedSerializer
+from router.store import RedisStore
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = QueueSpec(name="-").max_attempts
+BACKOFF_CAP = 60.0
+
+
+def backoff(attempt: int) -> float:
+    return float(min(BACKOFF_CAP, 0.5 * 2 ** (attempt - 1)))
 
 
 class OutboundWorker:
     def __init__(
-        self, broker: Broker, adapters: dict[ChannelKind, ChannelAdapter], partitions: int
+        self,
+        broker: Broker,
+        store: RedisStore,
+        channels: ChannelRegistry,
+        webchat: ChannelAdapter,
+        metrics: Metrics,
+        partitions: int,
     ) -> None:
         self.broker = broker
-        self.adapters = adapters
+        self.store = store
+        self.channels = channels
+        self.webchat = webchat
+        self.metrics = metrics
         self.partitions = partitions
         self._serial = KeyedSerializer()
 
@@ -36,15 +61,65 @@ class OutboundWorker:
 
     async def _on_outbound(self, env: Envelope) -> None:
         work = OutboundWork.model_validate_json(env.body)
-        await self._serial.run(f"{work.tenant}|{work.session_id}", lambda: self.send(work))
+        key = f"{work.tenant}|{work.session_id}"
+        await self._serial.run(key, lambda: self.deliver(work, env.attempt))
 
-    async def send(self, work: OutboundWork) -> None:
-        adapter = self.adapters.get(work.message.channel)
-        if adapter is None:
-            raise Reject(f"no adapter for channel {work.message.channel}")
+    async def _adapter(self, message: Message) -> ChannelAdapter:
+        if message.channel is ChannelKind.WEBCHAT:
+            return self.webchat
+        account = await self.store.accounts.get_in(message.tenant, message.account)
+        if account is None or not self.channels.supports(account.type):
+            raise PermanentSendError(f"integration account {message.account!r} is gone")
+        reason = await self.store.deliveries.unreachable(
+            message.tenant, message.account, message.remote_party.id
+        )
+        if reason is not None:
+            raise Unreachable(f"contact unreachable on this account: {reason}")
+        return self.channels.adapter(account)
+
+    async def deliver(self, work: OutboundWork, attempt: int = 1) -> None:
+        message = work.message
+        channel = message.channel.value
         try:
-            await adapter.send(work.message)
+            adapter = await self._adapter(message)
+            receipt = await adapter.send(message)
         except RateLimited as exc:
-            raise Retry(exc.retry_after, str(exc)) from exc
-        except PermanentSendError as exc:
-            raise Reject(str(exc)) from exc
+            self.metrics.messages_out.labels(channel, "retry").inc()
+            if attempt < MAX_ATTEMPTS:
+                raise Retry(exc.retry_after, str(exc)) from exc
+            await self._failed(work, str(exc))
+        except ProviderUnavailable as exc:
+            self.metrics.messages_out.labels(channel, "retry").inc()
+            if attempt < MAX_ATTEMPTS:
+                raise Retry(backoff(attempt), str(exc)) from exc
+            await self._failed(work, str(exc))
+        except ChannelError as exc:
+            await self._failed(work, str(exc))
+        else:
+            await self._sent(work, receipt)
+
+    async def _sent(self, work: OutboundWork, receipt: SendReceipt) -> None:
+        message = work.message
+        self.metrics.messages_out.labels(message.channel.value, "sent").inc()
+        if message.seq is None:
+            return
+        if receipt.provider_message_ids:
+            await self.store.deliveries.record_sent(
+                work.tenant, message.account, list(receipt.provider_message_ids),
+                work.session_id, message.seq,
+            )  # fmt: skip
+        elif receipt.delivered:
+            await self.store.deliveries.set_status(
+                work.tenant, work.session_id, message.seq, MessageStatus.SENT
+            )
+
+    async def _failed(self, work: OutboundWork, reason: str) -> None:
+        """Mark the message failed with the provider's reason, then dead-letter it."""
+        message = work.message
+        self.metrics.messages_out.labels(message.channel.value, "failed").inc()
+        if message.seq is not None:
+            await self.store.deliveries.set_status(
+                work.tenant, work.session_id, message.seq, MessageStatus.FAILED, reason
+            )
+        log.info("outbound message %s failed: %s", message.id, reason)
+        raise Reject(reason)

@@ -8,6 +8,7 @@ an unchanged password is not re-hashed.
 from __future__ import annotations
 
 from router.config import Config
+from router.errors import ConfigError, ConflictError
 from router.passwords import hash_password, verify_password
 from router.replies import check_template
 from router.store import RedisStore
@@ -65,3 +66,12 @@ async def apply_config(store: RedisStore, config: Config) -> None:
         for queue in tenant.queues:
             members = [a.id for a in tenant.agents if queue.id in a.queues]
             await store.set_queue_agents(tenant.id, queue.id, members)
+        for account in tenant.integration_accounts:
+            try:
+                await store.accounts.put(
+                    account.model_copy(update={"tenant": tenant.id}), create=False
+                )
+            except ConflictError as exc:
+                raise ConfigError(
+                    f"tenants[{tenant.id}].integration_accounts[{account.id}]: {exc.message}"
+                ) from None

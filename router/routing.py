@@ -105,6 +105,9 @@ class Dispatcher:
         self.tick = tick
         self.lines: dict[tuple[str, str], WaitingLine] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Checked every pass, so a cancellation swallowed in a client library cannot keep a
+        # loop (and close()) running forever.
+        self._stopping = False
 
     async def declare(self) -> None:
         for tenant in self.config.tenants:
@@ -132,7 +135,7 @@ class Dispatcher:
             line.wake.set()
 
     async def _run(self, line: WaitingLine) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(line.wake.wait(), self.tick)
             line.wake.clear()
@@ -144,7 +147,7 @@ class Dispatcher:
                 log.exception("dispatch pass failed for %s/%s", line.tenant, line.queue)
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async for tenant, queue in self.store.kicks():
                     self.wake(tenant, queue)
@@ -155,6 +158,7 @@ class Dispatcher:
                 await asyncio.sleep(self.tick)
 
     async def close(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             await cancel_quietly(task)
         self._tasks.clear()

@@ -8,7 +8,9 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from channels.base import ChannelAdapter
+import aiohttp
+
+from channels.registry import ChannelRegistry
 from channels.webchat import WebChatAdapter
 from queues import make_broker
 from queues.base import Broker
@@ -17,7 +19,8 @@ from router.auth import Tokens
 from router.config import Config
 from router.conversations import Conversations
 from router.delivery import Delivery, LocalSockets, cancel_quietly
-from router.models import ChannelKind, QueueStats
+from router.metrics import Metrics
+from router.models import QueueStats
 from router.outbound import OutboundWorker
 from router.pipeline import Pipeline
 from router.provisioning import apply_config
@@ -44,6 +47,8 @@ class Runtime:
     scheduler: Scheduler
     outbound: OutboundWorker
     tokens: Tokens
+    channels: ChannelRegistry
+    metrics: Metrics
     secret: bytes = b""
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -57,6 +62,7 @@ class Runtime:
         *,
         store: RedisStore | None = None,
         broker: Broker | None = None,
+        http: aiohttp.ClientSession | None = None,
         demo: bool = False,
     ) -> Runtime:
         store = store or RedisStore.from_url(settings.redis_url)
@@ -64,9 +70,8 @@ class Runtime:
         sockets = LocalSockets()
         delivery = Delivery(store, broker, sockets, settings.node_id)
         conversations = Conversations(config, store, broker, delivery, settings.partitions)
-        adapters: dict[ChannelKind, ChannelAdapter] = {
-            ChannelKind.WEBCHAT: WebChatAdapter(delivery)
-        }
+        channels = ChannelRegistry(http)
+        metrics = Metrics()
         return cls(
             settings=settings,
             config=config,
@@ -78,13 +83,18 @@ class Runtime:
             pipeline=Pipeline(store, broker, delivery, conversations, settings.partitions),
             dispatcher=Dispatcher(config, store, broker, delivery, settings.tick_seconds),
             scheduler=Scheduler(store, conversations, settings.tick_seconds),
-            outbound=OutboundWorker(broker, adapters, settings.partitions),
+            outbound=OutboundWorker(
+                broker, store, channels, WebChatAdapter(delivery), metrics, settings.partitions
+            ),
             tokens=Tokens(store, settings.token_ttl_seconds),
+            channels=channels,
+            metrics=metrics,
             demo=demo,
         )
 
     async def start(self) -> None:
         await self.broker.start()
+        await self.channels.start()
         await apply_config(self.store, self.config)
         self.secret = await self.store.shared_secret()
         await self.pipeline.declare()
@@ -105,6 +115,7 @@ class Runtime:
         await self.scheduler.close()
         await self.dispatcher.close()
         await self.broker.close()
+        await self.channels.close()
         await self.store.close()
 
     async def _heartbeat(self) -> None:
@@ -151,5 +162,7 @@ class Runtime:
                 self._last_stats[key] = stable
                 frame = frames.queue_status_frame(stats)
                 for sup_tenant, agent in supervisors:
-                    if sup_tenant == tenant_id:
-                        await self.sockets.send(self.sockets.agents[(sup_tenant, agent)], frame)
+                    # .get: indexing the defaultdict would bring back a supervisor who left.
+                    sockets = self.sockets.agents.get((sup_tenant, agent))
+                    if sup_tenant == tenant_id and sockets:
+                        await self.sockets.send(sockets, frame)

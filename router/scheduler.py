@@ -28,24 +28,29 @@ class Scheduler:
         self.tick = tick
         self._task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
+        # Checked every pass: a cancellation swallowed inside a client library (redis-py can
+        # absorb one mid-command) must not keep the loop, and so close(), running forever.
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
         if self._task is not None:
+            self._stopping = True
             await cancel_quietly(self._task)
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.tick)
             self.wake.clear()
             try:
                 await self.run_due()
-            except RouterError:
-                log.warning("timer pass failed", exc_info=True)
+            except Exception:
+                # Never let the loop die: a timer that failed comes back when its lease ends.
+                log.exception("timer pass failed")
 
     async def run_due(self) -> int:
         """Handle every due timer once; returns how many were handled."""

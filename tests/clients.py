@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
 Frame = dict[str, Any]
 TIMEOUT = 10.0
+# How often ``eventually`` re-checks a condition it cannot be notified of (store state).
+POLL = 0.005
 
 
 class SocketClient:
@@ -64,6 +66,36 @@ class SocketClient:
 
     def of(self, kind: str) -> list[Frame]:
         return [f for f in self.frames if f.get("type") == kind]
+
+    async def wait(self, predicate: Callable[[], bool], what: str = "a condition") -> None:
+        """Wait until ``predicate()`` holds; it is re-checked whenever a frame arrives."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: predicate() or self.ws.closed), TIMEOUT
+            )
+        assert predicate(), f"socket closed before {what}: {self.frames}"
+
+    async def wait_closed(self) -> int | None:
+        """Wait until the server has closed the socket; its close code."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.ws.closed), TIMEOUT)
+        return self.ws.close_code
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send a frame exactly as given (text, or binary for bytes)."""
+        if isinstance(data, bytes):
+            await self.ws.send_bytes(data)
+        else:
+            await self.ws.send_str(data)
+
+    async def expect_error(self, data: Frame | str | bytes) -> Frame:
+        """Send one frame (a dict as JSON, else raw) and wait for the ``error`` it causes."""
+        mark = len(self.frames)
+        if isinstance(data, dict):
+            await self.send(data)
+        else:
+            await self.send_raw(data)
+        return await self.expect("error", after=mark)
 
     async def close(self) -> None:
         await self.ws.close()
@@ -116,11 +148,43 @@ class CustomerClient(SocketClient):
         frame: Frame = {"type": "message", "id": msg_id, "text": text}
         if name:
             frame["name"] = name
+        mark = len(self.frames)
         await self.send(frame)
-        return await self.expect("ack", lambda f: f["id"] == msg_id)
+        return await self.expect("ack", lambda f: f["id"] == msg_id, after=mark)
+
+    @property
+    def welcome(self) -> Frame:
+        return self.of("welcome")[0]
+
+    @property
+    def visitor_token(self) -> str:
+        """The signed visitor token the server handed out in ``welcome``."""
+        return str(self.welcome["visitor"])
+
+    @property
+    def visitor_id(self) -> str:
+        return self.visitor_token.split(".", 1)[0]
 
     async def expect_text(self, text: str) -> Frame:
         return await self.expect("message", lambda f: f["message"]["text"] == text)
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], what: str, *, timeout: float = TIMEOUT
+) -> None:
+    """Re-check ``condition`` until it holds (for state that sends no frame, like the store).
+
+    The timeout only bounds a failure; nothing waits for a fixed time.
+    """
+
+    async def poll() -> None:
+        while not await condition():
+            await asyncio.sleep(POLL)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def first_offer(*agents: AgentClient, after: int = 0) -> tuple[AgentClient, Frame]:

@@ -13,6 +13,8 @@
   const AUTH_KEY = "switchboard.agent.auth";      // sessionStorage: {token, tenant, username, expiresAt}
   const LAST_KEY = "switchboard.agent.last";      // localStorage: {tenant, username} to prefill the form
   const STATE_LABELS = { ready: "Ready", not_ready: "Not ready", logged_out: "Logged out" };
+  const RESYNC_GRACE_MS = 5000;
+  const GONE_TEXT = "This conversation is no longer assigned to you.";
   const CLOSE_REASONS = {
     agent: "Conversation closed.",
     customer: "The customer left the conversation.",
@@ -43,6 +45,7 @@
   let agentState = null;         // last "state" frame
   let loggingOut = false;
   let lastSent = null;           // {conv, clientId, pending}: an error with ref "send" is about this one
+  let resyncTimer = null;        // after a reconnect: conversations not sent again are gone
   const offers = new Map();      // session_id -> {offerId, card, deadline, timer}
   const convs = new Map();       // session_id -> conversation (see createConversation)
 
@@ -215,6 +218,7 @@
   }
 
   function onClose(ev) {
+    clearTimeout(resyncTimer);
     for (const conv of convs.values()) markUnconfirmed(conv);
     if (ev.code === 4401) {
       signOut("Your session has expired or is no longer valid. Please sign in again.");
@@ -269,6 +273,19 @@
     els.queueOptions.textContent = "";
     for (const q of f.queues || []) els.queueOptions.appendChild(el("option", null, null, { value: q }));
     if (agent.role === "supervisor" || agent.role === "admin") els.queuePanel.hidden = false;
+    // Reconnected without a reload: the server now sends an `assigned` frame for every
+    // session still ours. One closed or moved while we were away gets no session_closed,
+    // so whatever is not sent again shortly is no longer ours.
+    clearTimeout(resyncTimer);
+    if (convs.size) {
+      for (const conv of convs.values()) conv.resynced = false;
+      resyncTimer = setTimeout(() => {
+        for (const conv of convs.values()) {
+          if (!conv.closed && !conv.resynced) showClosed(conv, GONE_TEXT, "gone");
+        }
+        refreshLoad();
+      }, RESYNC_GRACE_MS);
+    }
   }
 
   function onError(f) {
@@ -277,11 +294,20 @@
       for (const o of offers.values()) setOfferBusy(o, false);
     }
     if (f.ref === "close" || f.ref === "transfer") {
-      for (const conv of convs.values()) conv.closing = false;
+      for (const conv of [...convs.values()]) {
+        if (!conv.closing) continue;
+        conv.closing = false;
+        // Not ours any more (closed or moved elsewhere while we were away).
+        if (f.code === "not_assigned") {
+          if (f.ref === "close") removeConversation(conv);
+          else showClosed(conv, GONE_TEXT, "gone");
+        }
+      }
     }
     if (f.ref === "set_state") loggingOut = false;
     if (f.ref === "send" && lastSent && lastSent.conv.pending.get(lastSent.clientId) === lastSent.pending) {
       markFailed(lastSent.pending);
+      if (f.code === "not_assigned" && !lastSent.conv.closed) showClosed(lastSent.conv, GONE_TEXT, "gone");
     }
   }
 
@@ -400,9 +426,27 @@
     removeOffer(session.id);
     let conv = convs.get(session.id);
     if (!conv) conv = createConversation(session);
+    // A session closed here (e.g. from another tab, or by the customer) can be reopened
+    // and assigned again under the same id: make its pane usable again.
+    else if (conv.closed) reopenConversation(conv);
+    conv.resynced = true;
     for (const m of f.history || []) addMessage(conv, m);
     // Anything still pending after a reconnect was not confirmed by the server.
     if (conv.pending.size) markUnconfirmed(conv);
+    refreshLoad();
+  }
+
+  function reopenConversation(conv) {
+    conv.closed = false;
+    conv.closing = false;
+    conv.pane.classList.remove("closed");
+    delete conv.pane.dataset.closed;
+    conv.notice.textContent = "";
+    conv.notice.hidden = true;
+    conv.input.disabled = false;
+    for (const b of conv.pane.querySelectorAll("form button, form input, .msg-status button")) b.disabled = false;
+    conv.closeBtn.hidden = false;
+    conv.dismissBtn.hidden = true;
   }
 
   function createConversation(session) {
@@ -571,13 +615,20 @@
       removeConversation(conv);
       return;
     }
+    showClosed(conv, CLOSE_REASONS[f.reason] || "Conversation closed.", f.reason || "closed");
+  }
+
+  /** Keep a finished conversation on screen, read-only, until the agent dismisses it. */
+  function showClosed(conv, text, why) {
     conv.closed = true;
+    conv.closing = false;
+    refreshLoad();
     conv.pane.classList.add("closed");
-    conv.pane.dataset.closed = f.reason || "closed";
-    conv.notice.textContent = CLOSE_REASONS[f.reason] || "Conversation closed.";
+    conv.pane.dataset.closed = why;
+    conv.notice.textContent = text;
     conv.notice.hidden = false;
     conv.input.disabled = true;
-    for (const b of conv.pane.querySelectorAll("form button, form input")) b.disabled = true;
+    for (const b of conv.pane.querySelectorAll("form button, form input, .msg-status button")) b.disabled = true;
     conv.closeBtn.hidden = true;
     conv.dismissBtn.hidden = false;
   }
@@ -586,6 +637,17 @@
     conv.pane.remove();
     convs.delete(conv.id);
     updateEmpty();
+    refreshLoad();
+  }
+
+  /** The server sends `load` only with `state` frames, which an accept or a close does not
+   *  trigger; keep the shown load in step with the conversations this desktop holds. */
+  function refreshLoad() {
+    if (!agentState) return;
+    let open = 0;
+    for (const c of convs.values()) if (!c.closed) open++;
+    agentState = { ...agentState, load: open };
+    els.load.textContent = `${open}/${agentState.capacity ?? 0} sessions`;
   }
 
   function updateEmpty() {

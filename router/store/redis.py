@@ -24,6 +24,7 @@ from router.models import (
     AgentStatus,
     ChannelKind,
     Message,
+    MessageStatus,
     Offer,
     Party,
     QueueStats,
@@ -31,6 +32,7 @@ from router.models import (
     SessionState,
     SessionTimers,
 )
+from router.store.accounts import AccountStore
 from router.store.base import (
     KICK_CHANNEL,
     SCHED_KEY,
@@ -45,6 +47,7 @@ from router.store.base import (
     Timer,
     tenant_prefix,
 )
+from router.store.deliveries import DeliveryStore
 
 _SCRIPTS = (
     "ingest",
@@ -88,6 +91,8 @@ class RedisStore:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
+        self.accounts = AccountStore(client)
+        self.deliveries = DeliveryStore(client)
         lib = _read_script("lib")
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(lib + "\n" + _read_script(name)) for name in _SCRIPTS
@@ -292,17 +297,22 @@ class RedisStore:
                 pipe.hgetall(p + "s:" + session_id)
                 if with_history:
                     pipe.lrange(p + "h:" + session_id, 0, -1)
+                    pipe.hgetall(p + "st:" + session_id)
                 raw, *rest = await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"cannot load session: {exc}") from exc
         if not raw:
             return None
-        history = _history(session_id, rest[0]) if with_history else ()
+        history = _history(session_id, rest[0], statuses=rest[1]) if with_history else ()
         return _session(tenant, raw, history)
 
     async def history(self, tenant: str, session_id: str, start: int = 1) -> tuple[Message, ...]:
-        raw = await self._r.lrange(tenant_prefix(tenant) + "h:" + session_id, start - 1, -1)
-        return _history(session_id, [str(item) for item in raw], first_seq=start)
+        p = tenant_prefix(tenant)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.lrange(p + "h:" + session_id, start - 1, -1)
+            pipe.hgetall(p + "st:" + session_id)
+            raw, statuses = await pipe.execute()
+        return _history(session_id, raw, first_seq=start, statuses=statuses)
 
     async def current_session_id(self, tenant: str, stream: str, party: str) -> str | None:
         value = await self._r.get(f"{tenant_prefix(tenant)}ix:{stream}:{party}")
@@ -317,7 +327,10 @@ class RedisStore:
         """Create or update an agent's static data; live state and load are left alone."""
         p = tenant_prefix(tenant)
         ak = p + "a:" + agent
+        dropped = set(str(await self._r.hget(ak, "queues") or "").split(",")) - {"", *queues}
         async with self._r.pipeline(transaction=True) as pipe:
+            for queue in dropped:  # leave the ready lines of queues no longer served
+                pipe.zrem(p + "r:" + queue, agent)
             pipe.hset(
                 ak,
                 mapping={
@@ -497,11 +510,22 @@ def _history_json(message: Message) -> str:
     return message.model_dump_json(exclude={"session_id", "seq"})
 
 
-def _history(session_id: str, raw: Sequence[str], first_seq: int = 1) -> tuple[Message, ...]:
-    return tuple(
-        Message.model_validate_json(item).model_copy(update={"session_id": session_id, "seq": i})
-        for i, item in enumerate(raw, start=first_seq)
-    )
+def _history(
+    session_id: str,
+    raw: Sequence[str],
+    first_seq: int = 1,
+    statuses: dict[str, str] | None = None,
+) -> tuple[Message, ...]:
+    out = []
+    for seq, item in enumerate(raw, start=first_seq):
+        update: dict[str, Any] = {"session_id": session_id, "seq": seq}
+        status = (statuses or {}).get(str(seq))
+        if status:
+            value, _, reason = str(status).partition("|")
+            update["status"] = MessageStatus(value)
+            update["error"] = reason or None
+        out.append(Message.model_validate_json(item).model_copy(update=update))
+    return tuple(out)
 
 
 def _session(tenant: str, raw: dict[str, str], history: tuple[Message, ...]) -> Session:

@@ -17,9 +17,12 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
-from tests.clients import AgentClient, CustomerClient
+from tests.clients import AgentClient, CustomerClient, eventually
 
 PASSWORD = "correct horse battery"
+API_SECRET = "s3cret-s3cret-s3cret"
+ConnectAgent = Callable[..., Awaitable[AgentClient]]
+ConnectCustomer = Callable[..., Awaitable[CustomerClient]]
 
 
 def agent(aid: str, **extra: Any) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def tenant(tid: str, **extra: Any) -> dict[str, Any]:
             agent("cat", capacity=2, queues=["billing"]),
             agent("sue", role="supervisor", queues=["support", "billing"]),
         ],
-        "api_users": [{"client_id": "crm", "client_secret": "s3cret-s3cret-s3cret"}],
+        "api_users": [{"client_id": "crm", "client_secret": API_SECRET}],
         "media_streams": [
             {
                 "id": "web",
@@ -126,3 +129,37 @@ async def connect_customer(
     yield connect
     for c in opened:
         await c.close()
+
+
+async def api_token(
+    client: TestClient[Any, Any], tenant_id: str, client_id: str = "crm", secret: str = API_SECRET
+) -> str:
+    """A bearer token of an API user (client-credentials grant)."""
+    resp = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id,
+              "client_secret": secret, "scope": tenant_id},
+    )  # fmt: skip
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    return str(body["access_token"])
+
+
+async def session_of(
+    runtime: Runtime, customer: CustomerClient, tenant_id: str = "acme", stream: str = "web"
+) -> str:
+    """The id of the customer's current session, once its first message is filed."""
+    found: list[str] = []
+
+    async def filed() -> bool:
+        sid = await runtime.store.current_session_id(tenant_id, stream, customer.visitor_id)
+        if sid:
+            found.append(sid)
+        return bool(sid)
+
+    await eventually(filed, "the customer's session to be opened")
+    return found[-1]
+
+
+async def history_texts(runtime: Runtime, tenant_id: str, session_id: str) -> list[str | None]:
+    return [m.text for m in await runtime.store.history(tenant_id, session_id)]

@@ -7,7 +7,7 @@ if not prev then return {"missing"} end
 if ARGV[3] ~= "" then
   if ARGV[3] == "ready" and prev ~= "ready" then redis.call("HSET", ak, "idle_since", ARGV[5]) end
   redis.call("HSET", ak, "state", ARGV[3], "reason", ARGV[4])
-  sync_ready(P, aid)
 end
+sync_ready(P, aid)
 local a = redis.call("HMGET", ak, "state", "reason", "load", "capacity", "queues")
 return {"ok", a[1], a[2] or "", tonumber(a[3] or "0"), tonumber(a[4] or "1"), a[5] or "", prev}

@@ -3,6 +3,6 @@
 local score = redis.call("ZSCORE", "sb:sched", ARGV[1])
 if score and tonumber(score) == tonumber(ARGV[2]) then
   redis.call("ZREM", "sb:sched", ARGV[1])
-  return 1
+  return {1}
 end
-return 0
+return {0}

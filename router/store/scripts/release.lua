@@ -9,7 +9,7 @@ if s[1] ~= "offered" or s[2] ~= ARGV[4] then return {"stale"} end
 if ARGV[5] ~= "" and s[3] ~= ARGV[5] then return {"stale"} end
 if ARGV[6] == "1" and tonumber(s[4] or "0") > now then return {"early"} end
 local aid = s[3]
-if ARGV[6] == "1" then
+if ARGV[6] == "1" and redis.call("HGET", P .. "a:" .. aid, "state") == "ready" then
   redis.call("HSET", P .. "a:" .. aid, "state", "not_ready", "reason", ARGV[8])
 end
 release_slot(P, aid, sid, now)

@@ -1,0 +1,75 @@
+"""One way to call a provider: HTTP status and transport failures become typed errors.
+
+Adapters pass a ``describe`` function that extracts the provider's own error message from
+its error body, so every error carries the provider's words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from channels.errors import (
+    ChannelAuthError,
+    PermanentSendError,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+Describe = Callable[[Any], str | None]
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
+
+
+def _text(body: Any, describe: Describe | None, status: int) -> str:
+    detail = None
+    if describe is not None:
+        try:
+            detail = describe(body)
+        except (KeyError, TypeError, AttributeError, IndexError):
+            detail = None
+    if detail is None:
+        detail = body if isinstance(body, str) and body else f"HTTP {status}"
+    return str(detail)[:500]
+
+
+def retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else default
+    except ValueError:
+        return default
+
+
+async def call(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    describe: Describe | None = None,
+    client_timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    **kwargs: Any,
+) -> tuple[int, Any, Mapping[str, str]]:
+    """Make the request; return (status, parsed body, headers) for 2xx, else raise."""
+    try:
+        async with session.request(method, url, timeout=client_timeout, **kwargs) as resp:
+            raw = await resp.read()
+            status, headers = resp.status, resp.headers
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise ProviderUnavailable(f"provider unreachable: {type(exc).__name__}: {exc}") from exc
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    if 200 <= status < 300:
+        return status, body, headers
+    detail = _text(body, describe, status)
+    if status == 429:
+        raise RateLimited(detail, retry_after(headers))
+    if status in (401, 403):
+        raise ChannelAuthError(detail, forbidden=status == 403)
+    if status >= 500 or status == 408:
+        raise ProviderUnavailable(detail)
+    raise PermanentSendError(detail)

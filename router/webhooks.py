@@ -1,0 +1,128 @@
+"""``/webhooks/{type}/{account_id}``: every provider's webhook enters here.
+
+The signature is checked on the raw bytes before anything is parsed; a failed check answers
+401 (403 for a failed Meta handshake), stores nothing and is counted. A webhook is answered
+200 only after every message in it is durably queued (503 otherwise, so the provider retries).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from channels.base import (
+    Resubscribed,
+    StatusUpdate,
+    SupportsHandshake,
+    SupportsMediaDownload,
+    Unsubscribed,
+    WebhookRequest,
+)
+from channels.errors import ChannelError, InvalidSignature, MalformedPayload
+from channels.media import check_media_sig, media_id_of, signed_media_path
+from queues.base import BrokerError
+from router.errors import NotFoundError, StoreError
+from router.http_errors import error_response
+from router.keys import RUNTIME
+from router.models import Message
+from router.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def webhook(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    kind, account_id = request.match_info["type"], request.match_info["account_id"]
+    account = await rt.store.accounts.get(account_id)
+    if account is None or account.type != kind or not rt.channels.supports(kind):
+        return error_response(404, "not_found", "no such integration account", "account_id")
+    adapter = rt.channels.adapter(account)
+    body = await request.read()
+    req = WebhookRequest(
+        method=request.method,
+        headers=request.headers,
+        query=request.query,
+        body=body,
+        content_type=request.content_type,
+        url=str(request.url),
+        remote=request.remote,
+    )
+    try:
+        if isinstance(adapter, SupportsHandshake):
+            answer = adapter.handshake(req)
+            if answer is not None:
+                return web.Response(
+                    status=answer.status, text=answer.body, content_type=answer.content_type
+                )
+        adapter.verify(req)
+    except InvalidSignature as exc:
+        rt.metrics.signature_failures.labels(kind).inc()
+        log.warning("webhook signature check failed for %s account %s", kind, account_id)
+        return error_response(exc.status, "invalid_signature", str(exc))
+    try:
+        events = adapter.parse(req)
+    except MalformedPayload as exc:
+        return error_response(400, "malformed_payload", str(exc))
+    try:
+        for event in events:
+            await apply_event(rt, account.tenant, account.id, event)
+    except (BrokerError, StoreError):
+        log.warning("webhook not queued: backend unavailable", exc_info=True)
+        return error_response(503, "unavailable", "not queued; retry later")
+    except NotFoundError as exc:
+        return error_response(404, "not_found", str(exc), "stream")
+    return web.Response(status=200, text="ok")
+
+
+def _sign_media(secret: bytes, account_id: str, message: Message) -> Message:
+    if not any(media_id_of(a.url) for a in message.attachments):
+        return message
+    attachments = tuple(
+        a.model_copy(update={"url": signed_media_path(secret, account_id, media_id)})
+        if (media_id := media_id_of(a.url))
+        else a
+        for a in message.attachments
+    )
+    return message.model_copy(update={"attachments": attachments})
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """Fetch provider media through the account (the URL was signed when the webhook came)."""
+    rt = request.app[RUNTIME]
+    account_id, media_id = request.match_info["account_id"], request.match_info["media_id"]
+    if not check_media_sig(rt.secret, account_id, media_id, request.query.get("sig", "")):
+        return error_response(403, "forbidden", "invalid media link")
+    account = await rt.store.accounts.get(account_id)
+    adapter: object = rt.channels.adapter(account) if account is not None else None
+    if not isinstance(adapter, SupportsMediaDownload):
+        return error_response(404, "not_found", "no such media")
+    try:
+        body, content_type = await adapter.fetch_media(media_id)
+    except ChannelError as exc:
+        return error_response(502, "provider_error", str(exc))
+    return web.Response(
+        body=body,
+        content_type=content_type,
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def apply_event(
+    rt: Runtime, tenant: str, account_id: str, event: Message | StatusUpdate | Unsubscribed
+    | Resubscribed,
+) -> None:  # fmt: skip
+    deliveries = rt.store.deliveries
+    if isinstance(event, Message):
+        event = _sign_media(rt.secret, account_id, event)
+        dedupe = f"{event.channel.value}:{account_id}:{event.provider_message_id}"
+        await rt.pipeline.submit(event, dedupe_key=dedupe if event.provider_message_id else None)
+        rt.metrics.messages_in.labels(event.channel.value, "accepted").inc()
+    elif isinstance(event, StatusUpdate):
+        await deliveries.update_by_provider_id(
+            tenant, account_id, event.provider_message_id, event.status, event.reason
+        )
+    elif isinstance(event, Unsubscribed):
+        await deliveries.set_unreachable(tenant, account_id, event.party_id, event.reason)
+    else:
+        await deliveries.set_unreachable(tenant, account_id, event.party_id, None)
