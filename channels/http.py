@@ -50,15 +50,20 @@ async def call(
     *,
     describe: Describe | None = None,
     client_timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    raw_body: bool = False,
     **kwargs: Any,
 ) -> tuple[int, Any, Mapping[str, str]]:
-    """Make the request; return (status, parsed body, headers) for 2xx, else raise."""
+    """Make the request; return (status, parsed body, headers) for 2xx, else raise.
+
+    With ``raw_body`` a 2xx body is returned as bytes (media downloads)."""
     try:
         async with session.request(method, url, timeout=client_timeout, **kwargs) as resp:
             raw = await resp.read()
             status, headers = resp.status, resp.headers
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise ProviderUnavailable(f"provider unreachable: {type(exc).__name__}: {exc}") from exc
+    if raw_body and 200 <= status < 300:
+        return status, raw, headers
     try:
         body: Any = json.loads(raw) if raw else None
     except ValueError:

@@ -4,7 +4,6 @@ tenant's objects answer 404 exactly like missing ones."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -12,9 +11,7 @@ from router.auth import Principal, bearer
 from router.http_errors import error_response
 from router.keys import RUNTIME
 
-# aiohttp 3.14+ warns about plain string keys in request storage; web.RequestKey is new there.
-_REQUEST_KEY = getattr(web, "RequestKey", None)
-PRINCIPAL: Any = _REQUEST_KEY("principal", Principal) if _REQUEST_KEY else "principal"
+PRINCIPAL = web.RequestKey("principal", Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -30,8 +27,7 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL]
-    return principal
+    return request[PRINCIPAL]
 
 
 async def queue_status(request: web.Request) -> web.Response:

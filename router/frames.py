@@ -87,7 +87,8 @@ def parse_command(raw: str) -> Command:
         raise FrameError("malformed", "frame must be a JSON object")
     kind = data.get("type")
     if kind not in COMMAND_TYPES:
-        raise FrameError("unknown_type", f"unknown frame type {kind!r}", ref=str(kind))
+        ref = kind if isinstance(kind, str) else None  # no (usable) type: nothing to refer to
+        raise FrameError("unknown_type", f"unknown frame type {kind!r}", ref=ref)
     try:
         return _COMMAND.validate_python(data)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ marked failed with it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from channels.base import ChannelAdapter, SendReceipt
@@ -31,6 +32,7 @@ from router.store import RedisStore
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = QueueSpec(name="-").max_attempts
 BACKOFF_CAP = 60.0
+MAX_THROTTLE_WAITS = 5
 
 
 def backoff(attempt: int) -> float:
@@ -82,6 +84,7 @@ class OutboundWorker:
         channel = message.channel.value
         try:
             adapter = await self._adapter(message)
+            await self._throttle(message.account, adapter.capabilities.sends_per_second)
             receipt = await adapter.send(message)
         except RateLimited as exc:
             self.metrics.messages_out.labels(channel, "retry").inc()
@@ -97,6 +100,17 @@ class OutboundWorker:
             await self._failed(work, str(exc))
         else:
             await self._sent(work, receipt)
+
+    async def _throttle(self, account: str, per_second: float | None) -> None:
+        """Keep under the provider's rate limit for the account, across all processes."""
+        if per_second is None:
+            return
+        for _ in range(MAX_THROTTLE_WAITS):
+            wait = await self.store.deliveries.throttle(account, per_second)
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)  # the next one-second window
+        raise RateLimited("local rate limit for this account", 1.0)
 
     async def _sent(self, work: OutboundWork, receipt: SendReceipt) -> None:
         message = work.message

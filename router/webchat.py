@@ -96,6 +96,11 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await _on_frame(rt, ws, tenant, stream, visitor, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                message = "binary frames are not accepted"
+                await ws.send_str(
+                    frames.dumps({"type": "error", "code": "invalid_frame", "message": message})
+                )
     finally:
         if rt.sockets.remove_visitor(tenant, key, ws):
             try:

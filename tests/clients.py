@@ -169,20 +169,19 @@ class CustomerClient(SocketClient):
         return await self.expect("message", lambda f: f["message"]["text"] == text)
 
 
-async def eventually(
-    condition: Callable[[], Awaitable[bool]], what: str, *, timeout: float = TIMEOUT
-) -> None:
+async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
     """Re-check ``condition`` until it holds (for state that sends no frame, like the store).
 
-    The timeout only bounds a failure; nothing waits for a fixed time.
+    ``TIMEOUT`` only bounds a failure; nothing waits for a fixed time.
     """
 
     async def poll() -> None:
-        while not await condition():
+        # The store has no change notification to wait on, so this re-checks.
+        while not await condition():  # noqa: ASYNC110
             await asyncio.sleep(POLL)
 
     try:
-        await asyncio.wait_for(poll(), timeout)
+        await asyncio.wait_for(poll(), TIMEOUT)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
 

@@ -7,6 +7,8 @@ and contacts that can no longer be reached on an account.
 
 from __future__ import annotations
 
+import time
+
 import redis.asyncio as aioredis
 
 from router.models import MessageStatus
@@ -75,6 +77,18 @@ class DeliveryStore:
             status, _, reason = str(value).partition("|")
             out[int(seq)] = (MessageStatus(status), reason or None)
         return out
+
+    async def throttle(self, account: str, per_second: float) -> float:
+        """A one-second window shared by every process: 0.0 when a send to ``account`` may go
+        now, else how long to wait for the next window."""
+        now = time.time()
+        window = int(now)
+        key = f"sb:rl:{account}:{window}"
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 2)
+            count, _ = await pipe.execute()
+        return 0.0 if int(count) <= per_second else window + 1 - now
 
     async def set_unreachable(
         self, tenant: str, account: str, party: str, reason: str | None

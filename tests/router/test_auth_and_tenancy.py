@@ -42,7 +42,7 @@ def config_data() -> dict[str, Any]:
 
 
 async def post_token(
-    client: TestClient[Any, Any], headers: dict[str, str] | None = None, **form: str
+    client: TestClient[Any, Any], headers: dict[str, str] | None = None, /, **form: str
 ) -> tuple[int, dict[str, Any]]:
     resp = await client.post("/oauth/token", data=form, headers=headers)
     body: dict[str, Any] = await resp.json()
@@ -159,7 +159,7 @@ async def test_client_credentials_in_the_form_and_with_http_basic(
     basic = base64.b64encode(f"crm:{API_SECRET}".encode()).decode()
     status, body = await post_token(
         client,
-        headers={"Authorization": f"Basic {basic}"},
+        {"Authorization": f"Basic {basic}"},
         grant_type="client_credentials",
         scope="acme",
     )
@@ -170,7 +170,7 @@ async def test_client_credentials_in_the_form_and_with_http_basic(
     wrong = base64.b64encode(b"crm:not-the-secret-at-all").decode()
     status, body = await post_token(
         client,
-        headers={"Authorization": f"Basic {wrong}"},
+        {"Authorization": f"Basic {wrong}"},
         grant_type="client_credentials",
         scope="acme",
     )
@@ -275,9 +275,7 @@ async def test_another_tenants_queue_and_session_answer_404(
     customer = await connect_customer("acme")
     await customer.say("acme's secret question")
     session_id = await session_of(runtime, customer)
-    await eventually(
-        lambda: _has_history(runtime, session_id), "the acme message to be filed"
-    )
+    await eventually(lambda: _has_history(runtime, session_id), "the acme message to be filed")
     acme, globex = await api_token(client, "acme"), await api_token(client, "globex")
     before = await runtime.store.load_session("acme", session_id)
 
@@ -375,19 +373,20 @@ async def test_passwords_and_secrets_are_not_stored_in_clear(
     redis = runtime.store.client
     dump: list[str] = []
     credentials = 0
-    async for key in redis.scan_iter("*"):
+    async for raw_key in redis.scan_iter("*"):
+        key = str(raw_key)
         dump.append(key)
         kind = await redis.type(key)
         if kind == "string":
             dump.append(str(await redis.get(key)))
         elif kind == "hash":
-            dump.extend(f"{k}={v}" for k, v in (await redis.hgetall(key)).items())
+            dump.extend(f"{k!s}={v!s}" for k, v in (await redis.hgetall(key)).items())
         elif kind == "list":
-            dump.extend(await redis.lrange(key, 0, -1))
+            dump.extend(str(v) for v in await redis.lrange(key, 0, -1))
         elif kind == "set":
-            dump.extend(await redis.smembers(key))
+            dump.extend(str(v) for v in await redis.smembers(key))
         elif kind == "zset":
-            dump.extend(await redis.zrange(key, 0, -1))
+            dump.extend(str(v) for v in await redis.zrange(key, 0, -1))
         if ":cred:" in key:
             credentials += 1
             assert '"secret_hash":"scrypt$' in str(await redis.get(key))

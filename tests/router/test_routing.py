@@ -25,6 +25,22 @@ from tests.router.conftest import (
     tenant,
 )
 
+# Short enough that expiry tests are quick, with ample time left to accept an offer.
+OFFER_TIMEOUT = 1.0
+
+
+def with_offer_timeout(data: dict[str, Any]) -> dict[str, Any]:
+    data["queues"] = [
+        {"id": "support", "offer_timeout_seconds": OFFER_TIMEOUT},
+        {"id": "billing", "offer_timeout_seconds": 5},
+    ]
+    return data
+
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    return {"tenants": [with_offer_timeout(tenant("acme")), with_offer_timeout(tenant("globex"))]}
+
 
 async def held_in_line(
     runtime: Runtime, session_id: str, tenant_id: str = "acme", queue: str = "support"
@@ -88,6 +104,8 @@ async def test_unanswered_offer_expires_sets_missed_offer_and_goes_to_next_agent
     assert state["load"] == 0
 
     second = await other.expect("offer")
+    assigned = await other.accept(second)
+    assert assigned["session"]["state"] == "assigned"
     assert second["session_id"] == offer["session_id"]
     assert second["offer_id"] != offer["offer_id"]
     assert [m["text"] for m in second["history"]] == ["Is anyone there?"]
@@ -97,13 +115,11 @@ async def test_unanswered_offer_expires_sets_missed_offer_and_goes_to_next_agent
     assert status is not None
     assert (status.state, status.reason, status.load) == (AgentState.NOT_READY, "Missed offer", 0)
 
-    # The expired offer can no longer be taken; the new one can.
+    # The expired offer can no longer be taken.
     error = await missed_by.expect_error(
         {"type": "accept", "session_id": offer["session_id"], "offer_id": offer["offer_id"]}
     )
     assert error["code"] == "offer_not_available"
-    assigned = await other.accept(second)
-    assert assigned["session"]["state"] == "assigned"
     assert len(missed_by.of("offer")) == 1
 
 
@@ -249,9 +265,7 @@ async def test_transfer_to_another_queue(
 
     mark = len(ann.frames)
     await ann.send({"type": "transfer", "session_id": session_id, "queue": "billing"})
-    closed = await ann.expect(
-        "session_closed", lambda f: f["session_id"] == session_id, after=mark
-    )
+    closed = await ann.expect("session_closed", lambda f: f["session_id"] == session_id, after=mark)
     assert closed["reason"] == "transferred"
 
     offer = await cat.expect("offer")
@@ -401,7 +415,7 @@ def short_inactivity(reopen: bool) -> dict[str, Any]:
         "reopen_window_seconds": 60,
         "inactivity_timeout_seconds": 0.1,
     }
-    return {"tenants": [tenant("acme", media_streams=[stream])]}
+    return {"tenants": [with_offer_timeout(tenant("acme", media_streams=[stream]))]}
 
 
 @pytest.mark.parametrize(

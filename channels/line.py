@@ -1,0 +1,464 @@
+"""LINE Messaging API adapter (developers.line.biz/en/reference/messaging-api/; the contract
+summary is provider-contracts.md section 4).
+
+Quirks handled: ``X-Line-Signature`` is base64 (not hex) HMAC-SHA256 of the raw body; the
+console's Verify sends a signed ``"events": []`` (answered 200). Replies are free but need the
+event's reply token (single use, about a minute): the latest token per chat is kept in this
+process (filled by ``parse``) and used once while younger than ``REPLY_TOKEN_TTL``; otherwise,
+or on ``400 {"message": "Invalid reply token"}``, the message is pushed (other processes always
+push). Pushes carry an ``X-Line-Retry-Key`` derived from our message id, so a broker retry of
+an already accepted push gets 409 with ``sentMessages`` instead of a duplicate. At most 5
+message objects per request; text split at 5000 UTF-16 units; https JPEG/PNG attachments as
+image messages, others as links; up to 13 choices of up to 20 characters as quick replies,
+else a numbered list. User media stored by LINE is fetched from the data API with the token
+(``fetch_media``); external media keeps its URL. No delivery receipts exist; ``unfollow``
+(blocked) marks the contact unreachable, ``follow`` reachable again; ``standby`` mode events
+(another module channel has chat control) are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import mimetypes
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from channels.accounts import LineAccount
+from channels.base import (
+    Capabilities,
+    CheckResult,
+    ConnectionCheck,
+    InboundEvent,
+    Resubscribed,
+    SendReceipt,
+    Unsubscribed,
+    WebhookRequest,
+)
+from channels.degrade import choices_as_text, flatten, split_text
+from channels.errors import (
+    ChannelAuthError,
+    ChannelError,
+    InvalidSignature,
+    MalformedPayload,
+    PermanentSendError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from channels.http import DEFAULT_TIMEOUT, Describe, call, retry_after
+from channels.media import provider_media_url
+from router.models import Attachment, ChannelKind, Direction, Message, Party, Sender, SenderKind
+
+TEXT_LIMIT = 5000  # UTF-16 code units
+MESSAGES_PER_REQUEST = 5
+QUICK_REPLY_ITEMS = 13
+QUICK_REPLY_LABEL = 20
+IMAGE_TYPES = ("image/jpeg", "image/png")
+# LINE documents "within one minute"; keep a margin for clock and queueing.
+REPLY_TOKEN_TTL = 50.0
+INVALID_REPLY_TOKEN = "Invalid reply token"
+_RETRY_KEY_NS = uuid.UUID("6f1c2a52-5d0e-4c43-9a55-3a1f0c6f6c01")
+_MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_MEDIA_TYPES = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/x-m4a"}
+
+
+class _Vendor(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class _Source(_Vendor):
+    type: str
+    user_id: str | None = None
+    group_id: str | None = None
+    room_id: str | None = None
+
+    @property
+    def chat(self) -> str | None:
+        """Where replies go (the push ``to``): the group or room, else the user."""
+        return self.group_id or self.room_id or self.user_id
+
+
+class _ContentProvider(_Vendor):
+    type: str = "line"
+    original_content_url: str | None = None
+
+
+class _Content(_Vendor):
+    type: str
+    id: str
+    text: str | None = None
+    content_provider: _ContentProvider | None = None
+    file_name: str | None = None
+    file_size: int | None = Field(None, ge=0)
+    title: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class _Postback(_Vendor):
+    data: str
+
+
+class _DeliveryContext(_Vendor):
+    is_redelivery: bool = False
+
+
+class _Event(_Vendor):
+    type: str
+    mode: str = "active"
+    timestamp: int
+    source: _Source
+    webhook_event_id: str
+    delivery_context: _DeliveryContext = _DeliveryContext()
+    reply_token: str | None = None
+    message: _Content | None = None
+    postback: _Postback | None = None
+
+
+class _Callback(_Vendor):
+    destination: str | None = None
+    events: list[dict[str, Any]]
+
+
+class _AlreadyAcceptedError(Exception):
+    """A push retried with an accepted retry key: LINE answers 409 with ``sentMessages``."""
+
+    def __init__(self, ids: tuple[str, ...]) -> None:
+        super().__init__("retry key already accepted")
+        self.ids = ids
+
+
+def _describe_push(body: Any) -> str | None:
+    """Like ``_describe``; a 409 for an already accepted retry key (the only error body with
+    ``sentMessages``) is raised as ``_AlreadyAcceptedError`` out of ``call``."""
+    sent = body.get("sentMessages") if isinstance(body, dict) else None
+    if isinstance(sent, list):
+        raise _AlreadyAcceptedError(tuple(str(m["id"]) for m in sent if isinstance(m, dict)))
+    return _describe(body)
+
+
+def _describe(body: Any) -> str | None:
+    """LINE's error body: ``{"message": ..., "details": [{"message", "property"}]}``."""
+    if not isinstance(body, dict):
+        return None
+    message = str(body["message"])
+    details = [
+        f"{d.get('property', '')}: {d.get('message', '')}".strip(": ")
+        for d in body.get("details") or ()
+        if isinstance(d, dict)
+    ]
+    return f"{message} ({'; '.join(details)})" if details else message
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _chunks(text: str) -> list[str]:
+    out: list[str] = []
+    for chunk in split_text(text, TEXT_LIMIT):
+        # Characters outside the BMP count twice; half the limit always fits.
+        out.extend([chunk] if _utf16_len(chunk) <= TEXT_LIMIT else split_text(chunk, 2500))
+    return out
+
+
+def _is_native_image(a: Attachment) -> bool:
+    return a.content_type in IMAGE_TYPES and a.url.startswith("https://") and len(a.url) <= 2000
+
+
+def _check_error(exc: ChannelError) -> ConnectionCheck:
+    if isinstance(exc, ChannelAuthError):
+        result = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
+        return ConnectionCheck(result=result, detail=str(exc))
+    return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
+
+
+class LineAdapter:
+    """One LINE Messaging API channel (channel access token + channel secret)."""
+
+    kind: ClassVar[ChannelKind] = ChannelKind.LINE
+    # Reply/push: 2,000 requests per second per channel.
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_text_length=TEXT_LIMIT, sends_per_second=2000.0
+    )
+
+    def __init__(self, account: LineAccount, session: aiohttp.ClientSession) -> None:
+        self.account = account
+        self.session = session
+        # chat id -> (reply token, monotonic time received); each token is used at most once.
+        self._reply_tokens: dict[str, tuple[str, float]] = {}
+
+    # -- webhook --------------------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest) -> None:
+        given = request.headers.get("X-Line-Signature")
+        if not given:
+            raise InvalidSignature("missing X-Line-Signature")
+        secret = self.account.channel_secret.get_secret_value().encode()
+        expected = base64.b64encode(hmac.new(secret, request.body, hashlib.sha256).digest())
+        if not hmac.compare_digest(expected, given.strip().encode()):
+            raise InvalidSignature("X-Line-Signature does not match the body")
+
+    def parse(self, request: WebhookRequest) -> Sequence[InboundEvent]:
+        try:
+            callback = _Callback.model_validate_json(request.body)
+        except ValidationError as exc:
+            raise MalformedPayload(f"not a LINE webhook body: {exc.errors()[0]['msg']}") from None
+        out: list[InboundEvent] = []
+        for raw in callback.events:
+            if raw.get("type") not in ("message", "postback", "follow", "unfollow"):
+                continue  # join, leave, unsend, beacon, ... : nothing to route
+            try:
+                event = _Event.model_validate(raw)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise MalformedPayload(f"bad {raw['type']} event: {where}: {err['msg']}") from None
+            if event.mode != "active" or event.source.chat is None:
+                continue
+            out.extend(self._event(event))
+        return out
+
+    def _event(self, event: _Event) -> list[InboundEvent]:
+        chat = event.source.chat
+        assert chat is not None
+        if event.type == "unfollow":
+            return [Unsubscribed(party_id=chat, reason="unfollowed")]
+        if event.reply_token and not event.delivery_context.is_redelivery:
+            self._remember_token(chat, event.reply_token)
+        if event.type == "follow":
+            return [Resubscribed(party_id=chat)]
+        if event.type == "postback":
+            if event.postback is None:
+                raise MalformedPayload("postback event without postback")
+            return [self._message(event, event.webhook_event_id, event.postback.data, ())]
+        if event.message is None:
+            raise MalformedPayload("message event without message")
+        text, attachments = self._content(event.message)
+        return [self._message(event, event.message.id, text, attachments)]
+
+    def _content(self, content: _Content) -> tuple[str | None, tuple[Attachment, ...]]:
+        kind = content.type
+        if kind == "text":
+            return content.text or "", ()
+        if kind in _MEDIA_TYPES or kind == "file":
+            provider = content.content_provider
+            external = provider.original_content_url if provider is not None else None
+            url = external or provider_media_url(content.id)
+            ctype = _MEDIA_TYPES.get(kind) or (
+                mimetypes.guess_type(content.file_name or "")[0] or "application/octet-stream"
+            )
+            media = Attachment(
+                url=url, content_type=ctype, size=content.file_size, name=content.file_name
+            )
+            return None, (media,)
+        if kind == "location":
+            if content.latitude is None or content.longitude is None:
+                raise MalformedPayload("location message without coordinates")
+            where = f"{content.latitude},{content.longitude}"
+            label = ", ".join(p for p in (content.title, content.address) if p)
+            maps = Attachment(
+                url=f"https://maps.google.com/?q={where}",
+                content_type="text/html",
+                name=label or "Location",
+            )
+            return f"Location: {where}" + (f" ({label})" if label else ""), (maps,)
+        if kind == "sticker":
+            return "[sticker]" + (f" {content.text}" if content.text else ""), ()
+        return f"[unsupported LINE {kind} message]", ()
+
+    def _message(
+        self, event: _Event, provider_id: str, text: str | None, attachments: tuple[Attachment, ...]
+    ) -> Message:
+        chat = event.source.chat
+        assert chat is not None
+        user = event.source.user_id or chat
+        return Message(
+            id=uuid.uuid4().hex,
+            tenant=self.account.tenant,
+            channel=self.kind,
+            account=self.account.id,
+            stream=self.account.stream,
+            direction=Direction.INBOUND,
+            remote_party=Party(id=chat),
+            sender=Sender(kind=SenderKind.CUSTOMER, id=user),
+            text=text,
+            attachments=attachments,
+            provider_message_id=provider_id,
+            created_at=datetime.fromtimestamp(event.timestamp / 1000, tz=UTC),
+        )
+
+    # -- reply tokens ---------------------------------------------------------------------
+
+    def _remember_token(self, chat: str, token: str) -> None:
+        now = time.monotonic()
+        stale = [k for k, (_, at) in self._reply_tokens.items() if now - at >= REPLY_TOKEN_TTL]
+        for key in stale:
+            del self._reply_tokens[key]
+        self._reply_tokens[chat] = (token, now)
+
+    def _take_token(self, chat: str) -> str | None:
+        found = self._reply_tokens.pop(chat, None)
+        if found is None or time.monotonic() - found[1] >= REPLY_TOKEN_TTL:
+            return None
+        return found[0]
+
+    # -- outbound -------------------------------------------------------------------------
+
+    @property
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.account.channel_access_token.get_secret_value()}"}
+
+    def _url(self, path: str) -> str:
+        return self.account.api_base_url.rstrip("/") + path
+
+    def render(self, message: Message) -> list[dict[str, Any]]:
+        """The LINE message objects for one outbound message, in order."""
+        images = [a for a in message.attachments if _is_native_image(a)]
+        others = tuple(a for a in message.attachments if not _is_native_image(a))
+        choices = message.choices
+        native = 0 < len(choices) <= QUICK_REPLY_ITEMS and all(
+            len(c) <= QUICK_REPLY_LABEL for c in choices
+        )
+        text = flatten(
+            message.model_copy(update={"attachments": others}), media=False, choices=native
+        )
+        if not text and not images and choices:
+            text = choices_as_text(choices)
+        out: list[dict[str, Any]] = (
+            [{"type": "text", "text": c} for c in _chunks(text)] if text else []
+        )
+        out += [
+            {"type": "image", "originalContentUrl": a.url, "previewImageUrl": a.url} for a in images
+        ]
+        if native and out:
+            items = [
+                {"type": "action", "action": {"type": "message", "label": c, "text": c}}
+                for c in choices
+            ]
+            out[-1] = {**out[-1], "quickReply": {"items": items}}
+        return out
+
+    async def send(self, message: Message) -> SendReceipt:
+        to = message.remote_party.id
+        objects = self.render(message)
+        if not objects:
+            raise PermanentSendError("nothing to send")
+        ids: list[str] = []
+        for index in range(0, len(objects), MESSAGES_PER_REQUEST):
+            batch = objects[index : index + MESSAGES_PER_REQUEST]
+            token = self._take_token(to) if index == 0 else None
+            if token is not None:
+                try:
+                    ids += await self._post(
+                        "/v2/bot/message/reply", {"replyToken": token, "messages": batch}
+                    )
+                    continue
+                except PermanentSendError as exc:
+                    if not str(exc).startswith(INVALID_REPLY_TOKEN):
+                        raise
+            key = str(uuid.uuid5(_RETRY_KEY_NS, f"{message.id}:{index}"))
+            ids += await self._post(
+                "/v2/bot/message/push", {"to": to, "messages": batch}, {"X-Line-Retry-Key": key}
+            )
+        return SendReceipt(delivered=True, provider_message_ids=tuple(ids))
+
+    async def _api(
+        self, method: str, path: str, body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None, describe: Describe = _describe,
+    ) -> Any:  # fmt: skip
+        headers = {**self._auth, **(headers or {})}
+        url = self._url(path)
+        _, data, _ = await call(
+            self.session, method, url, json=body, headers=headers, describe=describe
+        )
+        return data
+
+    async def _post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> list[str]:
+        try:
+            data = await self._api("POST", path, body, headers, describe=_describe_push)
+        except _AlreadyAcceptedError as exc:
+            return list(exc.ids)
+        sent = data.get("sentMessages") if isinstance(data, dict) else None
+        return [str(m["id"]) for m in sent or () if isinstance(m, dict) and "id" in m]
+
+    # -- account --------------------------------------------------------------------------
+
+    async def test_connection(self) -> ConnectionCheck:
+        try:
+            info = await self._api("GET", "/v2/bot/info")
+        except ChannelError as exc:
+            return _check_error(exc)
+        info = info if isinstance(info, dict) else {}
+        name = info.get("displayName")
+        basic = info.get("basicId")
+        detail = f"LINE bot {name}" + (f" ({basic})" if basic else "")
+        return ConnectionCheck(result=CheckResult.VALID, detail=detail, account_name=name)
+
+    async def set_webhook(self, url: str) -> ConnectionCheck:
+        """Set the channel's webhook URL, then have LINE test it (the console's Verify)."""
+        try:
+            await self._api("PUT", "/v2/bot/channel/webhook/endpoint", {"endpoint": url})
+            result = await self._api("POST", "/v2/bot/channel/webhook/test", {"endpoint": url})
+        except ChannelError as exc:
+            return _check_error(exc)
+        result = result if isinstance(result, dict) else {}
+        if result.get("success") is True:
+            return ConnectionCheck(
+                result=CheckResult.VALID,
+                detail=f"webhook set; LINE's test call got HTTP {result.get('statusCode')}",
+            )
+        reason = " ".join(str(result.get(k) or "") for k in ("reason", "detail")).strip()
+        return ConnectionCheck(
+            result=CheckResult.UNREACHABLE,
+            detail=f"webhook set, but LINE's test call failed: {reason or 'no answer'}",
+        )
+
+    async def fetch_media(self, media_id: str) -> tuple[bytes, str]:
+        """Content of a user's image/video/audio/file from the data API (Bearer token)."""
+        if not _MEDIA_ID.match(media_id):
+            raise PermanentSendError("not a LINE message id")
+        url = (
+            f"{self.account.data_api_base_url.rstrip('/')}/v2/bot/message/"
+            f"{quote(media_id, safe='')}/content"
+        )
+        # Binary body: channels.http.call would decode it as text; same status mapping here.
+        try:
+            async with self.session.get(url, headers=self._auth, timeout=DEFAULT_TIMEOUT) as resp:
+                raw = await resp.read()
+                status, headers, ctype = resp.status, resp.headers, resp.content_type
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderUnavailable(f"provider unreachable: {type(exc).__name__}") from exc
+        if 200 <= status < 300:
+            return raw, ctype or "application/octet-stream"
+        try:
+            detail = _describe(json.loads(raw)) or f"HTTP {status}"
+        except (ValueError, KeyError, TypeError):
+            detail = f"HTTP {status}"
+        if status == 429:
+            raise RateLimited(detail, retry_after(headers))
+        if status in (401, 403):
+            raise ChannelAuthError(detail, forbidden=status == 403)
+        if status >= 500:
+            raise ProviderUnavailable(detail)
+        raise PermanentSendError(detail)
+
+
+def build_adapter(account: LineAccount, session: aiohttp.ClientSession) -> LineAdapter:
+    return LineAdapter(account, session)
