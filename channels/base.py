@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
+from channels.errors import ChannelAuthError, ChannelError, PermanentSendError
 from router.models import ChannelKind, Frozen, Message, MessageStatus
 
 
@@ -75,6 +76,25 @@ class ConnectionCheck(Frozen):
     result: CheckResult
     detail: str = ""
     account_name: str | None = None
+
+
+def check_from_error(
+    exc: ChannelError, *, permanent: CheckResult = CheckResult.UNREACHABLE
+) -> ConnectionCheck:
+    """The Test Connection / Set Webhook answer for a failed provider call, in its own words.
+
+    Refused credentials are ``INVALID_CREDENTIALS`` (``FORBIDDEN`` for a 403-like refusal);
+    rate limits, outages and anything else are ``UNREACHABLE``, except that a provider whose
+    permanent refusals mean something more precise passes ``permanent`` for
+    ``PermanentSendError``.
+    """
+    if isinstance(exc, ChannelAuthError):
+        result = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
+    elif isinstance(exc, PermanentSendError):
+        result = permanent
+    else:
+        result = CheckResult.UNREACHABLE
+    return ConnectionCheck(result=result, detail=str(exc))
 
 
 class Capabilities(Frozen):

@@ -34,27 +34,13 @@ from channels.base import (
     InboundEvent,
     SendReceipt,
     StatusUpdate,
-    WebhookAnswer,
     WebhookRequest,
+    check_from_error,
 )
 from channels.degrade import flatten, split_text
-from channels.errors import (
-    ChannelAuthError,
-    MalformedPayload,
-    PermanentSendError,
-    ProviderUnavailable,
-    RateLimited,
-)
-from router.models import (
-    Attachment,
-    ChannelKind,
-    Direction,
-    Message,
-    MessageStatus,
-    Party,
-    Sender,
-    SenderKind,
-)
+from channels.errors import ChannelError, MalformedPayload, PermanentSendError
+from channels.inbound import inbound_message
+from router.models import Attachment, ChannelKind, Message, MessageStatus
 
 MAX_TEXT = 2000
 MAX_QUICK_REPLIES = 13
@@ -163,7 +149,7 @@ def _attachment(att: _Attachment) -> tuple[str | None, Attachment | None]:
     return None, Attachment(url=url, content_type=_content_type(url, att.type), name=name)
 
 
-class FacebookAdapter:
+class FacebookAdapter(meta.MetaAdapter[FacebookAccount]):
     """One Facebook Page: webhooks in, Send API out."""
 
     kind: ClassVar[ChannelKind] = ChannelKind.FACEBOOK
@@ -173,22 +159,9 @@ class FacebookAdapter:
     )
 
     def __init__(self, account: FacebookAccount, session: aiohttp.ClientSession) -> None:
-        self.account = account
-        self.graph = meta.Graph(
-            session,
-            account.api_base_url,
-            account.graph_version,
-            account.page_access_token.get_secret_value(),
-            account.app_secret.get_secret_value(),
-        )
+        super().__init__(account, session, account.page_access_token)
 
     # -- webhooks -----------------------------------------------------------------------------
-
-    def handshake(self, request: WebhookRequest) -> WebhookAnswer | None:
-        return meta.handshake(request, self.account.verify_token.get_secret_value())
-
-    def verify(self, request: WebhookRequest) -> None:
-        meta.verify_signature(request, self.account.app_secret.get_secret_value())
 
     def parse(self, request: WebhookRequest) -> Sequence[InboundEvent]:
         try:
@@ -242,16 +215,11 @@ class FacebookAdapter:
     def _inbound(
         self, event: _Event, mid: str, text: str | None, attachments: tuple[Attachment, ...]
     ) -> Message:
-        psid = event.sender.id
-        return Message(
-            id=meta.message_id(self.kind, self.account.id, mid),
-            tenant=self.account.tenant,
-            channel=self.kind,
-            account=self.account.id,
-            stream=self.account.stream,
-            direction=Direction.INBOUND,
-            remote_party=Party(id=psid),
-            sender=Sender(kind=SenderKind.CUSTOMER, id=psid),
+        return inbound_message(
+            self.account,
+            self.kind,
+            message_id=meta.message_id(self.kind, self.account.id, mid),
+            party_id=event.sender.id,
             text=text,
             attachments=attachments,
             provider_message_id=mid,
@@ -321,13 +289,8 @@ class FacebookAdapter:
     async def test_connection(self) -> ConnectionCheck:
         try:
             page = await self.graph.request("GET", "me", params={"fields": "id,name"})
-        except ChannelAuthError as exc:
-            result = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
-            return ConnectionCheck(result=result, detail=str(exc))
-        except (ProviderUnavailable, RateLimited) as exc:
-            return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
-        except PermanentSendError as exc:
-            return ConnectionCheck(result=CheckResult.INVALID_CREDENTIALS, detail=str(exc))
+        except ChannelError as exc:
+            return check_from_error(exc, permanent=CheckResult.INVALID_CREDENTIALS)
         page_id = str(page.get("id", "")) if isinstance(page, dict) else ""
         name = str(page.get("name", "")) if isinstance(page, dict) else ""
         if page_id != self.account.page_id:

@@ -23,10 +23,12 @@ import hmac
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiohttp
+from pydantic import SecretStr
 
+from channels.accounts import FacebookAccount, WhatsAppAccount
 from channels.base import WebhookAnswer, WebhookRequest
 from channels.errors import (
     ChannelAuthError,
@@ -255,3 +257,31 @@ class Graph:
         else:
             fallback = PermanentSendError(detail)
         raise classify(body, fallback)
+
+
+# -- adapters ---------------------------------------------------------------------------------
+
+_A = TypeVar("_A", bound=FacebookAccount | WhatsAppAccount)
+
+
+class MetaAdapter(Generic[_A]):
+    """What the Messenger and WhatsApp adapters share: the account, a Graph client with its
+    token, and the app's webhook handshake and signature check."""
+
+    def __init__(self, account: _A, session: aiohttp.ClientSession, token: SecretStr) -> None:
+        self.account: _A = account
+        self.graph = Graph(
+            session,
+            account.api_base_url,
+            account.graph_version,
+            token.get_secret_value(),
+            account.app_secret.get_secret_value(),
+        )
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def handshake(self, request: WebhookRequest) -> WebhookAnswer | None:
+        return handshake(request, self.account.verify_token.get_secret_value())
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify_signature(request, self.account.app_secret.get_secret_value())

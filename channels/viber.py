@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import mimetypes
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -46,6 +45,7 @@ from channels.base import (
     StatusUpdate,
     Unsubscribed,
     WebhookRequest,
+    check_from_error,
 )
 from channels.degrade import choices_as_text, flatten, split_text
 from channels.errors import (
@@ -57,16 +57,8 @@ from channels.errors import (
     RateLimited,
 )
 from channels.http import call
-from router.models import (
-    Attachment,
-    ChannelKind,
-    Direction,
-    Message,
-    MessageStatus,
-    Party,
-    Sender,
-    SenderKind,
-)
+from channels.inbound import inbound_message
+from router.models import Attachment, ChannelKind, Message, MessageStatus
 
 TEXT_LIMIT = 7000
 CAPTION_LIMIT = 768
@@ -136,13 +128,6 @@ def _describe(body: Any) -> str | None:
     return None
 
 
-def _check_error(exc: ChannelError) -> ConnectionCheck:
-    if isinstance(exc, ChannelAuthError):
-        result = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
-        return ConnectionCheck(result=result, detail=str(exc))
-    return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
-
-
 def _is_native_image(a: Attachment) -> bool:
     return a.content_type in IMAGE_TYPES and a.url.startswith("https://")
 
@@ -207,15 +192,11 @@ class ViberAdapter:
             raise MalformedPayload("message callback without message_token")
         text, attachments = _content(callback.message)
         user = callback.sender
-        message = Message(
-            id=uuid.uuid4().hex,
-            tenant=self.account.tenant,
-            channel=self.kind,
-            account=self.account.id,
-            stream=self.account.stream,
-            direction=Direction.INBOUND,
-            remote_party=Party(id=user.id, name=user.name),
-            sender=Sender(kind=SenderKind.CUSTOMER, id=user.id, name=user.name),
+        message = inbound_message(
+            self.account,
+            self.kind,
+            party_id=user.id,
+            party_name=user.name,
             text=text,
             attachments=attachments,
             provider_message_id=str(callback.message_token),
@@ -291,7 +272,7 @@ class ViberAdapter:
         try:
             info = await self._api("get_account_info", {})
         except ChannelError as exc:
-            return _check_error(exc)
+            return check_from_error(exc)
         name = info.get("name")
         uri = info.get("uri")
         detail = f"Viber bot {name}" + (f" ({uri})" if uri else "")
@@ -314,7 +295,7 @@ class ViberAdapter:
         try:
             data = await self._api("set_webhook", body)
         except ChannelError as exc:
-            return _check_error(exc)
+            return check_from_error(exc)
         return ConnectionCheck(
             result=CheckResult.VALID,
             detail=f"webhook set to {url}: {data.get('status_message', 'ok')}",

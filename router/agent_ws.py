@@ -11,7 +11,19 @@ from router import frames
 from router.auth import Principal, bearer
 from router.errors import ConflictError, NotFoundError, StoreError
 from router.events import NodeFrame
-from router.frames import Accept, Close, Command, FrameError, RejectOffer, Send, SetState, Transfer
+from router.frames import (
+    Accept,
+    Block,
+    Close,
+    Command,
+    Escalate,
+    FrameError,
+    OptInAnswer,
+    RejectOffer,
+    Send,
+    SetState,
+    Transfer,
+)
 from router.keys import RUNTIME
 from router.models import AgentState, Sender, SenderKind, SessionState
 from router.runtime import PRESENCE_TTL, Runtime
@@ -70,6 +82,8 @@ async def _open(rt: Runtime, principal: Principal, ws: web.WebSocketResponse) ->
                 },
                 "not_ready_reasons": list(tenant_cfg.not_ready_reasons),
                 "queues": list(agent_cfg.queues),
+                # Numbers waiting for this user's SMS opt-in (router.personal_inbox).
+                "opt_in_requests": await rt.personal_inbox.requests(tenant, agent),
             }
         )
     )
@@ -152,3 +166,12 @@ async def _execute(rt: Runtime, who: Principal, command: Command) -> None:
             if queue is None and to_agent is None:
                 raise FrameError("invalid_frame", "transfer needs a queue or an agent", "transfer")
             await conv.transfer(tenant, agent, sid, queue=queue, to_agent=to_agent)
+        case Escalate(session_id=sid):
+            await conv.escalate(tenant, agent, sid)
+        case OptInAnswer(number=number, accept=accept):
+            await rt.personal_inbox.answer(tenant, agent, number, accept)
+        case Block(session_id=sid):
+            party = await rt.pipeline.blocking.block(tenant, agent, sid)
+            await rt.delivery.frame_to_agent(
+                tenant, agent, rt.settings.node_id, frames.blocked_frame(sid, party)
+            )

@@ -8,7 +8,22 @@ from importlib import resources
 from aiohttp import web
 
 from queues.base import Broker
-from router import accounts_api, agent_ws, api, oauth, openapi, pages, webchat, webhooks
+from router import (
+    accounts_api,
+    agent_ws,
+    api,
+    cpaas_api,
+    links,
+    numbers_api,
+    oauth,
+    openapi,
+    pages,
+    sms_api,
+    sms_webhooks,
+    streams_api,
+    webchat,
+    webhooks,
+)
 from router.config import Config
 from router.keys import RUNTIME
 from router.runtime import Runtime
@@ -66,6 +81,10 @@ def create_app(
     app.router.add_get("/api/v1/queues/{queue}/status", api.queue_status)
     app.router.add_get("/api/v1/sessions/{session_id}", api.get_session)
     app.router.add_get("/docs/api", pages.api_docs)
+    # Before the generic /webhooks/{type}/{account_id}, which would take it otherwise.
+    app.router.add_post(
+        sms_webhooks.webhook_path("{platform_id}"), sms_webhooks.inteliquent_webhook
+    )
     app.router.add_route("GET", "/webhooks/{type}/{account_id}", webhooks.webhook)
     app.router.add_route("POST", "/webhooks/{type}/{account_id}", webhooks.webhook)
     accounts = "/api/v1/integration-accounts"
@@ -79,6 +98,12 @@ def create_app(
     app.router.add_post(accounts + "/{account_id}/test-connection", accounts_api.test_connection)
     app.router.add_post(accounts + "/{account_id}/set-webhook", accounts_api.set_webhook)
     app.router.add_get("/media/{account_id}/{media_id}", webhooks.media)
+    app.router.add_get("/api/v1/media-streams", streams_api.list_streams)
+    app.router.add_get("/api/v1/media-streams/{stream_id}", streams_api.get_stream)
+    cpaas_api.add_routes(app.router)
+    numbers_api.add_routes(app.router)
+    app.router.add_get("/l/{token}", links.follow_link)
+    sms_api.add_routes(app)  # SMS/MMS API, consent ledger, blocked numbers
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

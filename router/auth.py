@@ -24,6 +24,8 @@ class Principal(Frozen):
     subject: str  # agent id, or API client id
     role: Role
     name: str = ""
+    # Role privileges of an API user (e.g. "use_sms_api").
+    privileges: tuple[str, ...] = ()
 
 
 def _digest(token: str) -> str:
@@ -57,7 +59,7 @@ class Tokens:
         if not verify_password(password, cred.secret_hash):
             return None
         role: Role = cred.role  # type: ignore[assignment]
-        return Principal(tenant=tenant, subject=cred.subject, role=role)
+        return Principal(tenant=tenant, subject=cred.subject, role=role, privileges=cred.privileges)
 
 
 def bearer(request: web.Request) -> str | None:

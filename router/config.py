@@ -24,7 +24,18 @@ from pydantic import (
 )
 
 from channels.accounts import IntegrationAccount
+from channels.cpaas import (
+    AlertRecipient,
+    CpaasPlatform,
+    MessagingType,
+    NumberTarget,
+    StreamTarget,
+    UserTarget,
+    UsNumber,
+    normalize_us_number,
+)
 from router.errors import ConfigError
+from router.hours import Availability, with_default_zone
 from router.models import ChannelKind
 
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
@@ -67,6 +78,8 @@ class ApiUserConfig(_Model):
     client_id: str = Field(min_length=1, max_length=128)
     client_secret: SecretStr = Field(min_length=16)
     name: str = ""
+    # Role privileges: "use_sms_api" = Use SMS/MMS API (``/api/v1/sms/messages``).
+    privileges: tuple[Literal["use_sms_api"], ...] = ()
 
 
 class MediaStreamConfig(_Model):
@@ -81,11 +94,58 @@ class MediaStreamConfig(_Model):
     skills: tuple[str, ...] = ()
     can_transfer: bool = True
     can_escalate: bool = False
+    # Where ``escalate`` sends a conversation (needed when can_escalate is on).
+    escalation_queue: Ident | None = None
     use_last_agent: bool = False
     reopen_on_reply: bool = True
     reopen_window_seconds: float = Field(default=600.0, ge=0)
     inactivity_timeout_seconds: float = Field(default=1800.0, gt=0)
+    # Agents may block remote numbers (SMS streams); None = the CPaaS number's / platform's
+    # setting (a Vonage stream without it: no blocking).
+    can_block_numbers: bool | None = None
+    # Business hours (router.hours); the time zone defaults to the tenant's.
+    availability: Availability = Field(default_factory=Availability)
     initial_reply: str | None = None
+    # Sent instead of initial_reply when a conversation opens outside business hours.
+    after_hours_reply: str | None = None
+
+    @model_validator(mode="after")
+    def _escalation_target(self) -> Self:
+        if self.can_escalate and self.escalation_queue is None:
+            raise ValueError("can_escalate needs an escalation_queue")
+        return self
+
+
+SMS_STOP_REPLY = (
+    "You have been unsubscribed and will receive no more messages from this number. "
+    "Reply START to resubscribe."
+)
+SMS_START_REPLY = (
+    "You have been resubscribed and will receive messages from this number again. "
+    "Reply STOP to unsubscribe."
+)
+SMS_HELP_TEXT = (
+    "Reply to this message and an agent will answer. Msg&data rates may apply. "
+    "Reply STOP to unsubscribe."
+)
+
+
+class NumberConfig(_Model):
+    """A CPaaS number (``router.numbers``): a user's personal inbox or a media stream's."""
+
+    number: UsNumber
+    friendly_name: str = Field(default="", max_length=100)
+    # The CPaaS platform's id; may be left out when the tenant has exactly one.
+    platform: str = ""
+    messaging_type: MessagingType = MessagingType.SMS
+    can_block: bool | None = None
+    mms_available: bool | None = None
+    target: NumberTarget
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _normalize(cls, value: object) -> object:
+        return normalize_us_number(value) if isinstance(value, str | int) else value
 
 
 class TenantConfig(_Model):
@@ -98,6 +158,23 @@ class TenantConfig(_Model):
     api_users: tuple[ApiUserConfig, ...] = ()
     media_streams: tuple[MediaStreamConfig, ...] = ()
     integration_accounts: tuple[IntegrationAccount, ...] = ()
+    numbers: tuple[NumberConfig, ...] = ()
+    # CPaaS platforms (applied without a provider check) and who receives alert emails.
+    cpaas_platforms: tuple[CpaasPlatform, ...] = ()
+    alert_recipients: tuple[AlertRecipient, ...] = ()
+    # Answers to SMS consent keywords (router.consent): STOP..., START..., HELP/INFO.
+    sms_stop_reply: str = Field(default=SMS_STOP_REPLY, min_length=1, max_length=1600)
+    sms_start_reply: str = Field(default=SMS_START_REPLY, min_length=1, max_length=1600)
+    sms_help_text: str = Field(default=SMS_HELP_TEXT, min_length=1, max_length=1600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stream_zones(cls, data: Any) -> Any:
+        streams = data.get("media_streams") if isinstance(data, dict) else None
+        if not isinstance(streams, list | tuple):
+            return data
+        zone = data.get("time_zone", "UTC")
+        return {**data, "media_streams": [with_default_zone(s, zone) for s in streams]}
 
     @field_validator("time_zone")
     @classmethod
@@ -126,6 +203,11 @@ class TenantConfig(_Model):
         for i, stream in enumerate(self.media_streams):
             if stream.queue not in known:
                 raise ValueError(f"media_streams[{i}].queue: unknown queue {stream.queue!r}")
+            if stream.escalation_queue is not None and stream.escalation_queue not in known:
+                raise ValueError(
+                    f"media_streams[{i}].escalation_queue: "
+                    f"unknown queue {stream.escalation_queue!r}"
+                )
         streams = {s.id: s for s in self.media_streams}
         _unique("integration_accounts", [a.id for a in self.integration_accounts])
         _unique("integration_accounts (name)", [a.name for a in self.integration_accounts])
@@ -140,6 +222,37 @@ class TenantConfig(_Model):
                     f"integration_accounts[{i}].stream: media stream {fed.id!r} is "
                     f"{fed.media.value}, not {account.type}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _number_targets(self) -> Self:
+        _unique("numbers", [n.number for n in self.numbers])
+        for i, number in enumerate(self.numbers):
+            target = number.target
+            if isinstance(target, UserTarget) and self.agent(target.agent) is None:
+                raise ValueError(f"numbers[{i}].target.agent: unknown agent {target.agent!r}")
+            if isinstance(target, StreamTarget):
+                stream = self.stream(target.stream)
+                if stream is None:
+                    raise ValueError(
+                        f"numbers[{i}].target.stream: unknown media stream {target.stream!r}"
+                    )
+                if stream.media is not ChannelKind.SMS:
+                    raise ValueError(
+                        f"numbers[{i}].target.stream: media stream {stream.id!r} is "
+                        f"{stream.media.value}, not sms"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _cpaas_alerts(self) -> Self:
+        _unique("cpaas_platforms", [p.id for p in self.cpaas_platforms])
+        _unique("alert_recipients", [r.id for r in self.alert_recipients])
+        if self.cpaas_platforms and not any(r.send_alerts for r in self.alert_recipients):
+            raise ValueError(
+                "cpaas_platforms: CPaaS platforms need at least one alert recipient with "
+                "send_alerts on (alert_recipients)"
+            )
         return self
 
     def queue(self, queue_id: str) -> QueueConfig | None:
@@ -162,6 +275,10 @@ class Config(_Model):
         _unique(
             "integration_accounts", [a.id for t in self.tenants for a in t.integration_accounts]
         )
+        # A phone number belongs to one tenant.
+        _unique("numbers", [n.number for t in self.tenants for n in t.numbers])
+        # CPaaS webhook URLs carry only the platform id.
+        _unique("cpaas_platforms", [p.id for t in self.tenants for p in t.cpaas_platforms])
         return self
 
     def tenant(self, tenant_id: str) -> TenantConfig | None:

@@ -15,6 +15,7 @@ from queues import names
 from queues.base import Broker
 from router import frames
 from router.config import Config, MediaStreamConfig, TenantConfig
+from router.consent import SMS_CHANNELS, ensure_can_send
 from router.delivery import Delivery
 from router.errors import ConflictError, NotFoundError
 from router.events import NodeFrame, OutboundWork, QueueItem, envelope
@@ -29,6 +30,7 @@ from router.models import (
     Session,
     SessionState,
 )
+from router.personal_inbox import personal_number, personal_stream
 from router.store import RedisStore
 from router.store.base import ReleaseResult
 
@@ -54,7 +56,11 @@ class Conversations:
         return cfg
 
     def stream(self, tenant: str, stream: str) -> MediaStreamConfig:
-        cfg = self.tenant(tenant).stream(stream)
+        tenant_cfg = self.tenant(tenant)
+        number = personal_number(stream)
+        if number is not None:
+            return personal_stream(number)  # a user's personal SMS inbox
+        cfg = tenant_cfg.stream(stream)
         if cfg is None:
             raise NotFoundError(f"unknown media stream {stream!r}")
         return cfg
@@ -179,11 +185,13 @@ class Conversations:
     async def send(
         self, tenant: str, session_id: str, *, sender: Sender, text: str | None,
         choices: tuple[str, ...] = (), attachments: tuple[Attachment, ...] = (),
-        client_id: str | None = None,
+        client_id: str | None = None, compliance: bool = False,
     ) -> Message:  # fmt: skip
         """File an outbound message in the session and queue it for its channel.
 
-        An agent may only write into a session assigned to it.
+        An agent may only write into a session assigned to it. Nothing goes to an SMS
+        customer who opted out or is blocked (``router.consent``), except the answers to
+        consent keywords (``compliance``).
         """
         if not (text or choices or attachments):
             raise ConflictError("empty_message", "a message needs text, choices or attachments")
@@ -197,6 +205,10 @@ class Conversations:
                 raise ConflictError(
                     "unreachable", f"the customer cannot be reached on this channel: {unreachable}"
                 )
+        if session.channel in SMS_CHANNELS and not compliance:
+            await ensure_can_send(
+                self.store, tenant, session.channel, session.account, session.remote_party.id
+            )
         message = Message(
             id=uuid.uuid4().hex,
             tenant=tenant,
@@ -226,7 +238,11 @@ class Conversations:
         filed = message.model_copy(update={"session_id": session_id, "seq": seq})
         if outcome == "dup":
             return filed  # already queued once: the client retried
-        work = OutboundWork(tenant=tenant, session_id=session_id, message=filed)
+        if session.channel in SMS_CHANNELS and seq is not None:
+            await self.store.sms.index_message(tenant, message.id, session_id, seq)
+        work = OutboundWork(
+            tenant=tenant, session_id=session_id, message=filed, compliance=compliance
+        )
         partition = names.partition_of(f"{tenant}|{session.stream}|{session.remote_party.id}",
                                        self.partitions)  # fmt: skip
         await self.broker.publish(names.outbound(partition), envelope(work))
@@ -267,12 +283,26 @@ class Conversations:
         )
         return True
 
-    async def transfer(
-        self, tenant: str, agent: str, session_id: str, *, queue: str | None, to_agent: str | None
-    ) -> None:
+    async def escalate(self, tenant: str, agent: str, session_id: str) -> None:
+        """Move the conversation to its stream's escalation queue, if the stream allows it."""
         session = await self.session(tenant, session_id)
         stream = self.stream(tenant, session.stream)
-        if not stream.can_transfer:
+        if not stream.can_escalate or stream.escalation_queue is None:
+            raise ConflictError(
+                "escalation_not_allowed", "this media stream does not allow escalation"
+            )
+        await self.transfer(
+            tenant, agent, session_id, queue=stream.escalation_queue, to_agent=None,
+            escalation=True,
+        )  # fmt: skip
+
+    async def transfer(
+        self, tenant: str, agent: str, session_id: str, *, queue: str | None, to_agent: str | None,
+        escalation: bool = False,
+    ) -> None:  # fmt: skip
+        session = await self.session(tenant, session_id)
+        stream = self.stream(tenant, session.stream)
+        if not stream.can_transfer and not escalation:
             raise ConflictError(
                 "transfer_not_allowed", "this media stream does not allow transfers"
             )
@@ -296,8 +326,9 @@ class Conversations:
         if outcome != "requeued":
             raise ConflictError("not_assigned", "this conversation is not assigned to you")
         await self.delivery.frame_to_agent(
-            tenant, agent, self.delivery.node_id, frames.closed_frame(session_id, "transferred")
-        )
+            tenant, agent, self.delivery.node_id,
+            frames.closed_frame(session_id, "escalated" if escalation else "transferred"),
+        )  # fmt: skip
         await self.push_state(tenant, agent, self.delivery.node_id)
         await self.publish_queue_item(tenant, session_id, epoch)
         await self.store.kick(tenant, session.queue or target_queue)

@@ -20,6 +20,7 @@ from queues import names
 from queues.base import Broker, BrokerError, Envelope, QueueSpec
 from router import frames
 from router.events import NodeFrame, envelope
+from router.models import utcnow
 from router.store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,6 @@ class Delivery:
             offer = session.offer
             if offer is None or offer.id != item.offer_id or offer.agent != item.recipient:
                 return None  # already answered or expired
-            from router.models import utcnow
-
             return frames.dumps(
                 {
                     "type": "offer",

@@ -37,6 +37,9 @@ class OutboundWork(Frozen):
     tenant: str
     session_id: str
     message: Message
+    # An answer to an SMS consent keyword (STOP confirmation, HELP): sent even to an
+    # opted-out customer (router.consent).
+    compliance: bool = False
 
 
 class NodeFrame(Frozen):

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from channels.segments import segments
+from router.consent import SMS_CHANNELS
 from router.models import (
     Attachment,
     ChannelKind,
@@ -62,11 +64,34 @@ class Transfer(Frozen):
     agent: _Id | None = None
 
 
+class Escalate(Frozen):
+    type: Literal["escalate"]
+    session_id: _Id
+
+
+class Block(Frozen):
+    """Block the remote number of an SMS conversation (``router.blocking``)."""
+
+    type: Literal["block"]
+    session_id: _Id
+
+
+class OptInAnswer(Frozen):
+    """The user's answer to an SMS opt-in prompt for one of their numbers."""
+
+    type: Literal["opt_in"]
+    number: Annotated[str, Field(min_length=1, max_length=32)]
+    accept: bool
+
+
 Command = Annotated[
-    SetState | Accept | RejectOffer | Send | Close | Transfer, Field(discriminator="type")
+    SetState | Accept | RejectOffer | Send | Close | Transfer | Escalate | Block | OptInAnswer,
+    Field(discriminator="type"),
 ]
 _COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
-COMMAND_TYPES = ("set_state", "accept", "reject", "send", "close", "transfer")
+COMMAND_TYPES = (
+    "set_state", "accept", "reject", "send", "close", "transfer", "escalate", "block", "opt_in",
+)  # fmt: skip
 
 
 class FrameError(Exception):
@@ -144,9 +169,16 @@ def message_frame(message: Message, client_id: str | None = None) -> str:
     view = message_view(message)
     if client_id:
         view["client_id"] = client_id
+    if message.channel in SMS_CHANNELS and message.direction is Direction.OUTBOUND:
+        info = segments(message.text or "")
+        view["segments"] = {"encoding": info.encoding, "count": info.segments}
     return dumps(
         {"type": "message", "session_id": message.session_id, "seq": message.seq, "message": view}
     )
+
+
+def blocked_frame(session_id: str, party: str) -> str:
+    return dumps({"type": "blocked", "session_id": session_id, "party": party})
 
 
 def closed_frame(session_id: str, reason: str) -> str:

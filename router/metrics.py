@@ -28,6 +28,12 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.blocked_messages = Counter(
+            "switchboard_blocked_messages",
+            "Inbound messages dropped because their number is blocked (router.blocking)",
+            ["channel"],
+            registry=self.registry,
+        )
 
     def render(self) -> web.Response:
         resp = web.Response(body=generate_latest(self.registry))

@@ -23,10 +23,12 @@ from channels.errors import (
 from channels.registry import ChannelRegistry
 from queues import names
 from queues.base import Broker, Envelope, QueueSpec, Reject, Retry
+from router.consent import SMS_CHANNELS, refusal
 from router.events import OutboundWork
 from router.metrics import Metrics
 from router.models import ChannelKind, Message, MessageStatus
 from router.ordering import KeyedSerializer
+from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,8 @@ class OutboundWorker:
         self.webchat = webchat
         self.metrics = metrics
         self.partitions = partitions
+        # CPaaS SMS numbers (router.sms_outbound), set by the runtime.
+        self.sms: SmsAdapters | None = None
         self._serial = KeyedSerializer()
 
     async def start(self) -> None:
@@ -69,6 +73,8 @@ class OutboundWorker:
     async def _adapter(self, message: Message) -> ChannelAdapter:
         if message.channel is ChannelKind.WEBCHAT:
             return self.webchat
+        if message.channel is ChannelKind.SMS and self.sms is not None:
+            return await self.sms.adapter(message)
         account = await self.store.accounts.get_in(message.tenant, message.account)
         if account is None or not self.channels.supports(account.type):
             raise PermanentSendError(f"integration account {message.account!r} is gone")
@@ -83,6 +89,8 @@ class OutboundWorker:
         message = work.message
         channel = message.channel.value
         try:
+            if message.channel in SMS_CHANNELS and not work.compliance:
+                await self._check_consent(message)
             adapter = await self._adapter(message)
             await self._throttle(message.account, adapter.capabilities.sends_per_second)
             receipt = await adapter.send(message)
@@ -100,6 +108,16 @@ class OutboundWorker:
             await self._failed(work, str(exc))
         else:
             await self._sent(work, receipt)
+
+    async def _check_consent(self, message: Message) -> None:
+        """Safety net behind ``Conversations.send``: a message queued before its customer
+        opted out (or was blocked) fails here with the reason."""
+        state = await self.store.consent.pair_state(
+            message.tenant, message.channel, message.account, message.remote_party.id
+        )
+        problem = refusal(state)
+        if problem is not None:
+            raise Unreachable(problem.message)
 
     async def _throttle(self, account: str, per_second: float | None) -> None:
         """Keep under the provider's rate limit for the account, across all processes."""

@@ -12,21 +12,36 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from queues import names
 from queues.base import Broker, Envelope, QueueSpec, Reject
 from router import frames
+from router.blocking import Blocking
+from router.config import MediaStreamConfig
+from router.consent import ConsentService
 from router.conversations import Conversations
 from router.delivery import Delivery
-from router.errors import NotFoundError
+from router.errors import ConflictError, NotFoundError
 from router.events import InboundWork, envelope
+from router.hours import is_open, next_open
 from router.models import Message, Sender, SenderKind
 from router.ordering import KeyedSerializer
 from router.replies import render_reply
 from router.store import RedisStore
 from router.store.base import IngestOutcome
 
+if TYPE_CHECKING:
+    from router.metrics import Metrics
+    from router.personal_inbox import PersonalInbox
+
 log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def session_key(message: Message) -> str:
@@ -41,12 +56,21 @@ class Pipeline:
         delivery: Delivery,
         conversations: Conversations,
         partitions: int,
+        clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
         self.delivery = delivery
         self.conversations = conversations
         self.partitions = partitions
+        # What "now" is for business hours (replaceable in tests).
+        self.clock = clock
+        # Personal SMS inboxes decide who gets their conversations (set by the runtime).
+        self.personal: PersonalInbox | None = None
+        # SMS consent keywords and blocked numbers (every SMS channel).
+        self.consent = ConsentService(store, conversations)
+        self.blocking = Blocking(store, conversations, metrics)
         self._serial = KeyedSerializer()
 
     async def declare(self) -> None:
@@ -58,12 +82,18 @@ class Pipeline:
         for i in range(self.partitions):
             await self.broker.subscribe(names.inbound(i), self._on_inbound, prefetch=64)
 
-    async def submit(self, message: Message, *, dedupe_key: str | None = None) -> None:
-        """Durably accept an inbound message (raises ``BrokerError`` if it cannot)."""
+    async def submit(self, message: Message, *, dedupe_key: str | None = None) -> bool:
+        """Durably accept an inbound message (raises ``BrokerError`` if it cannot).
+
+        False: dropped unfiled and counted, its number is blocked (``router.blocking``).
+        """
+        if await self.blocking.drops(message):
+            return False
         self.conversations.stream(message.tenant, message.stream)  # unknown stream -> 404
         partition = names.partition_of(session_key(message), self.partitions)
         work = InboundWork(message=message, dedupe_key=dedupe_key)
         await self.broker.publish(names.inbound(partition), envelope(work))
+        return True
 
     async def _on_inbound(self, env: Envelope) -> None:
         work = InboundWork.model_validate_json(env.body)
@@ -75,6 +105,12 @@ class Pipeline:
             stream = self.conversations.stream(message.tenant, message.stream)
         except NotFoundError as exc:
             raise Reject(str(exc)) from None
+        route = None
+        if self.personal is not None and self.personal.owns(message):
+            route = await self.personal.route(message)
+            if route is None:
+                log.info("personal-inbox message dropped: %s is no user's number", message.account)
+                return
         result = await self.store.ingest(
             message,
             new_session_id=uuid.uuid4().hex,
@@ -84,25 +120,48 @@ class Pipeline:
             reopen=stream.reopen_on_reply,
             inactivity_seconds=stream.inactivity_timeout_seconds,
             dedupe_key=work.dedupe_key,
+            assign_to=route.assign_to if route else None,
+            hold=route.hold if route else False,
         )
         filed = message.model_copy(update={"session_id": result.session_id, "seq": result.seq})
+        await self.consent.on_inbound(filed, duplicate=result.outcome is IngestOutcome.DUPLICATE)
+        if route is not None and self.personal is not None:
+            await self.personal.filed(filed, result)  # straight to the user (or held)
+            return
         if result.outcome in (IngestOutcome.NEW, IngestOutcome.REOPENED):
             preferred = result.last_agent if stream.use_last_agent else None
             await self.conversations.publish_queue_item(
                 message.tenant, result.session_id, result.epoch, preferred_agent=preferred
             )
-            if result.outcome is IngestOutcome.NEW and stream.initial_reply:
-                text = render_reply(
-                    stream.initial_reply, customer=message.remote_party, stream=stream
-                )
-                await self.conversations.send(
-                    message.tenant,
-                    result.session_id,
-                    sender=Sender(kind=SenderKind.SYSTEM, name=stream.name or stream.id),
-                    text=text,
-                )
+            if result.outcome is IngestOutcome.NEW:
+                try:
+                    await self._opening_reply(message, result.session_id, stream)
+                except ConflictError as exc:  # e.g. the customer opted out (SMS STOP)
+                    log.info("no opening reply in %s: %s", result.session_id, exc.message)
         if result.state == "assigned" and result.agent:
             # A redelivered duplicate is forwarded again: agents dedupe on (session_id, seq).
             await self.delivery.frame_to_agent(
                 message.tenant, result.agent, result.agent_node, frames.message_frame(filed)
             )
+
+    async def _opening_reply(
+        self, message: Message, session_id: str, stream: MediaStreamConfig
+    ) -> None:
+        """The initial reply within business hours, the after-hours reply outside them."""
+        now = self.clock()
+        opens: datetime | None = None
+        if is_open(stream.availability, now):
+            template = stream.initial_reply
+        else:
+            template = stream.after_hours_reply
+            opens = next_open(stream.availability, now)
+            opens = opens.astimezone(stream.availability.zone) if opens else None
+        if not template:
+            return
+        text = render_reply(template, customer=message.remote_party, stream=stream, next_open=opens)
+        await self.conversations.send(
+            message.tenant,
+            session_id,
+            sender=Sender(kind=SenderKind.SYSTEM, name=stream.name or stream.id),
+            text=text,
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from router.config import Config
 from router.errors import ConfigError, ConflictError
+from router.numbers import apply_numbers
 from router.passwords import hash_password, verify_password
 from router.replies import check_template
 from router.store import RedisStore
@@ -23,6 +24,11 @@ def check_config(config: Config) -> None:
                 check_template(
                     stream.initial_reply, f"tenants[{t.id}].media_streams[{i}].initial_reply"
                 )
+            if stream.after_hours_reply:
+                check_template(
+                    stream.after_hours_reply,
+                    f"tenants[{t.id}].media_streams[{i}].after_hours_reply",
+                )
 
 
 async def _credential(
@@ -33,6 +39,7 @@ async def _credential(
         secret is not None
         and existing is not None
         and (existing.subject, existing.role, existing.kind) == (cred.subject, cred.role, cred.kind)
+        and existing.privileges == cred.privileges
         and verify_password(secret, existing.secret_hash)
     )
     if unchanged:
@@ -60,8 +67,9 @@ async def apply_config(store: RedisStore, config: Config) -> None:
         for user in tenant.api_users:
             secret = user.client_secret.get_secret_value()
             cred = Credential(
-                subject=user.client_id, secret_hash=hash_password(secret), role="api", kind="api"
-            )
+                subject=user.client_id, secret_hash=hash_password(secret), role="api", kind="api",
+                privileges=user.privileges,
+            )  # fmt: skip
             await _credential(store, tenant.id, user.client_id, cred, secret)
         for queue in tenant.queues:
             members = [a.id for a in tenant.agents if queue.id in a.queues]
@@ -75,3 +83,11 @@ async def apply_config(store: RedisStore, config: Config) -> None:
                 raise ConfigError(
                     f"tenants[{tenant.id}].integration_accounts[{account.id}]: {exc.message}"
                 ) from None
+        # CPaaS platforms from the file are saved without a provider check (start-up must not
+        # depend on the provider); the file wins over API changes to the same ids.
+        for recipient in tenant.alert_recipients:
+            owned = recipient.model_copy(update={"tenant": tenant.id})
+            await store.cpaas.put_alert_recipient(owned)
+        for platform in tenant.cpaas_platforms:
+            await store.cpaas.put_platform(platform.model_copy(update={"tenant": tenant.id}))
+        await apply_numbers(store, tenant)

@@ -6,6 +6,8 @@ admin's template cannot reach into the process.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -24,10 +26,14 @@ def check_template(source: str, where: str) -> None:
         raise ConfigError(f"{where}: invalid template: {exc}") from None
 
 
-def render_reply(source: str, *, customer: Party, stream: MediaStreamConfig) -> str:
+def render_reply(
+    source: str, *, customer: Party, stream: MediaStreamConfig, next_open: datetime | None = None
+) -> str:
+    """``next_open``: when the stream opens next (after-hours reply; ``None`` otherwise)."""
     context = {
         "customer": customer.model_dump(),
         "stream": {"id": stream.id, "name": stream.name or stream.id, "language": stream.language},
+        "next_open": next_open,
     }
     try:
         return _ENV.from_string(source).render(context).strip()

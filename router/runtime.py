@@ -15,18 +15,22 @@ from channels.webchat import WebChatAdapter
 from queues import make_broker
 from queues.base import Broker
 from router import frames
+from router.alerts import Alerter
 from router.auth import Tokens
 from router.config import Config
 from router.conversations import Conversations
 from router.delivery import Delivery, LocalSockets, cancel_quietly
 from router.metrics import Metrics
 from router.models import QueueStats
+from router.numbers import NumberService, inteliquent_provider
 from router.outbound import OutboundWorker
+from router.personal_inbox import PersonalInbox
 from router.pipeline import Pipeline
 from router.provisioning import apply_config
 from router.routing import Dispatcher
 from router.scheduler import Scheduler
 from router.settings import Settings
+from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,24 @@ class Runtime:
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _last_stats: dict[tuple[str, str], QueueStats] = field(default_factory=dict)
+    # Personal SMS inboxes (router.personal_inbox) and CPaaS numbers (router.numbers).
+    personal_inbox: PersonalInbox = field(init=False)
+    numbers: NumberService = field(init=False)
+    # Alert emails (router.alerts).
+    alerter: Alerter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.alerter = Alerter(self.settings)
+        self.outbound.sms = SmsAdapters(self.store, self.channels, self.settings)
+        self.personal_inbox = PersonalInbox(
+            self.store, self.pipeline, self.delivery, self.conversations
+        )
+        self.personal_inbox.alerter = self.alerter
+        self.pipeline.personal = self.personal_inbox
+        self.numbers = NumberService(
+            self.store, self.conversations, self.personal_inbox,
+            inteliquent_provider(self.channels),
+        )  # fmt: skip
 
     @classmethod
     def build(
@@ -80,7 +102,9 @@ class Runtime:
             sockets=sockets,
             delivery=delivery,
             conversations=conversations,
-            pipeline=Pipeline(store, broker, delivery, conversations, settings.partitions),
+            pipeline=Pipeline(
+                store, broker, delivery, conversations, settings.partitions, metrics=metrics
+            ),
             dispatcher=Dispatcher(config, store, broker, delivery, settings.tick_seconds),
             scheduler=Scheduler(store, conversations, settings.tick_seconds),
             outbound=OutboundWorker(
@@ -112,6 +136,8 @@ class Runtime:
         for task in self._tasks:
             await cancel_quietly(task)
         self._tasks.clear()
+        await self.numbers.close()
+        await self.personal_inbox.close()
         await self.scheduler.close()
         await self.dispatcher.close()
         await self.broker.close()

@@ -63,6 +63,10 @@ class Scheduler:
             except RouterError:
                 log.warning("timer %s failed; it will come back", timer.member, exc_info=True)
                 continue
+            except Exception:
+                # One broken timer must not hold back the others of its batch.
+                log.exception("timer %s failed unexpectedly; it will come back", timer.member)
+                continue
             if handled:
                 await self.store.complete_timer(timer)
         return len(timers)

@@ -32,6 +32,13 @@ class Settings(BaseModel):
     tick_seconds: float = Field(default=0.5, gt=0, le=60)
     token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     log_level: str = "INFO"
+    # Where customers and providers reach this system (signed attachment links in SMS,
+    # CPaaS webhook URLs).
+    public_url: str = Field(default="http://localhost:8080", pattern=r"^https?://[^\s/]+\S*$")
+    # SMTP server for alert emails (smtp://[user:password@]host[:port], smtps:// for TLS);
+    # None: alerts are logged as not sent.
+    smtp_url: str | None = Field(default=None, pattern=r"^smtps?://\S+$")
+    alert_from: str = "switchboard@localhost"
 
     @field_validator("broker_url")
     @classmethod
@@ -65,6 +72,9 @@ class Settings(BaseModel):
             "tick_seconds": "TICK_SECONDS",
             "token_ttl_seconds": "TOKEN_TTL_SECONDS",
             "log_level": "LOG_LEVEL",
+            "public_url": "PUBLIC_URL",
+            "smtp_url": "SMTP_URL",
+            "alert_from": "ALERT_FROM",
         }
         data: dict[str, object] = {
             name: environ[_PREFIX + var] for name, var in fields.items() if _PREFIX + var in environ

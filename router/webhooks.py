@@ -116,8 +116,11 @@ async def apply_event(
     if isinstance(event, Message):
         event = _sign_media(rt.secret, account_id, event)
         dedupe = f"{event.channel.value}:{account_id}:{event.provider_message_id}"
-        await rt.pipeline.submit(event, dedupe_key=dedupe if event.provider_message_id else None)
-        rt.metrics.messages_in.labels(event.channel.value, "accepted").inc()
+        accepted = await rt.pipeline.submit(
+            event, dedupe_key=dedupe if event.provider_message_id else None
+        )
+        outcome = "accepted" if accepted else "blocked"  # a blocked number: dropped, still 200
+        rt.metrics.messages_in.labels(event.channel.value, outcome).inc()
     elif isinstance(event, StatusUpdate):
         await deliveries.update_by_provider_id(
             tenant, account_id, event.provider_message_id, event.status, event.reason

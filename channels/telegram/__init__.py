@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
-from uuid import uuid4
 
 import aiohttp
 from pydantic import ValidationError
@@ -37,6 +36,7 @@ from channels.base import (
     InboundEvent,
     SendReceipt,
     WebhookRequest,
+    check_from_error,
 )
 from channels.degrade import choices_as_text, split_text
 from channels.errors import (
@@ -49,16 +49,9 @@ from channels.errors import (
     RateLimited,
 )
 from channels.http import DEFAULT_TIMEOUT, call
+from channels.inbound import inbound_message
 from channels.telegram import _wire as wire
-from router.models import (
-    Attachment,
-    ChannelKind,
-    Direction,
-    Message,
-    Party,
-    Sender,
-    SenderKind,
-)
+from router.models import Attachment, ChannelKind, Message
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TEXT_LIMIT = 4096
@@ -142,23 +135,16 @@ class TelegramAdapter:
         return [] if event is None else [event]
 
     def _message(
-        self, *, party: Party, user: wire.User, pid: str, when: datetime, text: str | None,
-        attachments: tuple[Attachment, ...] = (),
+        self, *, chat: int, title: str | None, user: wire.User, pid: str, when: datetime,
+        text: str | None, attachments: tuple[Attachment, ...] = (),
     ) -> Message:  # fmt: skip
-        return Message(
-            id=uuid4().hex,
-            tenant=self.account.tenant,
-            channel=self.kind,
-            account=self.account.id,
-            stream=self.account.stream,
-            direction=Direction.INBOUND,
-            remote_party=party,
-            sender=Sender(kind=SenderKind.CUSTOMER, id=str(user.id), name=user.display),
-            text=text,
-            attachments=attachments,
-            provider_message_id=pid,
-            created_at=when,
-        )
+        """What ``user`` wrote in ``chat`` (the party: named by its title, else by the user)."""
+        return inbound_message(
+            self.account, self.kind,
+            party_id=str(chat), party_name=title or user.display,
+            sender_id=str(user.id), sender_name=user.display,
+            text=text, attachments=attachments, provider_message_id=pid, created_at=when,
+        )  # fmt: skip
 
     def _from_message(self, msg: wire.Msg, *, edited: bool) -> Message | None:
         user = msg.from_
@@ -172,11 +158,9 @@ class TelegramAdapter:
         if edited:
             text = f"[edited] {text or ''}".rstrip()
             pid = f"{pid}:edit:{msg.edit_date or msg.date}"
-        party = Party(id=str(msg.chat.id), name=msg.chat.title or user.display)
         when = wire.utc(msg.edit_date or msg.date)
-        return self._message(
-            party=party, user=user, pid=pid, when=when, text=text, attachments=attachments
-        )
+        return self._message(chat=msg.chat.id, title=msg.chat.title, user=user, pid=pid,
+                             when=when, text=text, attachments=attachments)  # fmt: skip
 
     def _from_callback(self, query: wire.CallbackQuery) -> Message | None:
         """A pressed inline button: filed as the button's text (the choice)."""
@@ -187,12 +171,10 @@ class TelegramAdapter:
             # callback_data holds at most 64 bytes of the choice; the button has all of it.
             for row in source.reply_markup.inline_keyboard:
                 text = next((b.text for b in row if b.callback_data == query.data), text)
-        if source is not None:
-            party = Party(id=str(source.chat.id), name=source.chat.title or query.from_.display)
-        else:
-            party = Party(id=str(query.from_.id), name=query.from_.display)
+        user = query.from_
+        chat, title = (source.chat.id, source.chat.title) if source is not None else (user.id, None)
         # A callback query carries no date: it happens now.
-        return self._message(party=party, user=query.from_, pid=f"cb:{query.id}",
+        return self._message(chat=chat, title=title, user=user, pid=f"cb:{query.id}",
                              when=datetime.now(UTC), text=text)  # fmt: skip
 
     # -- Bot API ----------------------------------------------------------------------
@@ -271,13 +253,8 @@ class TelegramAdapter:
     async def _check(self, action: Callable[[], Awaitable[ConnectionCheck]]) -> ConnectionCheck:
         try:
             return await action()
-        except ChannelAuthError as exc:
-            kind = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
-            return ConnectionCheck(result=kind, detail=str(exc))
-        except PermanentSendError as exc:  # setWebhook: "bad webhook: HTTPS url must be ..."
-            return ConnectionCheck(result=CheckResult.FORBIDDEN, detail=str(exc))
-        except ChannelError as exc:
-            return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
+        except ChannelError as exc:  # setWebhook refused: "bad webhook: HTTPS url must be ..."
+            return check_from_error(exc, permanent=CheckResult.FORBIDDEN)
         except ValidationError:
             return ConnectionCheck(result=CheckResult.UNREACHABLE, detail="unexpected answer")
 

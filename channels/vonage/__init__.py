@@ -16,19 +16,17 @@ Quirks handled: the SMS API answers HTTP 200 even on failure (``messages[].statu
 text outside GSM-7 needs ``type=unicode``; Vonage itself splits up to 3200 characters into
 concatenated parts, so only longer text is split here; received concatenated parts arrive
 as separate webhooks and are filed as separate messages. SMS has no buttons or media:
-choices become a numbered list and attachments links. Opt-out keywords (STOP, UNSUBSCRIBE,
-...) also mark the sender unreachable; START/UNSTOP/YES make them reachable again.
+choices become a numbered list and attachments links. Consent keywords (STOP, START,
+HELP...) are not handled here: ``router.consent`` does that for every SMS channel.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import ClassVar, TypeVar
-from uuid import uuid4
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
@@ -39,32 +37,18 @@ from channels.base import (
     CheckResult,
     ConnectionCheck,
     InboundEvent,
-    Resubscribed,
     SendReceipt,
     StatusUpdate,
-    Unsubscribed,
     WebhookRequest,
+    check_from_error,
 )
 from channels.degrade import flatten, split_text
-from channels.errors import (
-    ChannelAuthError,
-    ChannelError,
-    InvalidSignature,
-    MalformedPayload,
-    PermanentSendError,
-)
+from channels.errors import ChannelError, InvalidSignature, MalformedPayload, PermanentSendError
 from channels.http import call
+from channels.inbound import inbound_message
+from channels.segments import is_gsm7
 from channels.vonage import _wire as wire
-from router.models import (
-    Attachment,
-    ChannelKind,
-    Direction,
-    Message,
-    MessageStatus,
-    Party,
-    Sender,
-    SenderKind,
-)
+from router.models import Attachment, ChannelKind, Message, MessageStatus
 
 TEXT_LIMIT = 3200
 _M = TypeVar("_M", bound=BaseModel)
@@ -142,12 +126,7 @@ class VonageAdapter:
 
     def parse(self, request: WebhookRequest) -> Sequence[InboundEvent]:
         if request.method == "POST" and request.content_type == "application/json":
-            try:
-                data = json.loads(request.body)
-            except ValueError:
-                raise MalformedPayload("the body is not valid JSON") from None
-            if not isinstance(data, dict):
-                raise MalformedPayload("the JSON body must be an object")
+            data = wire.json_object(request.body)
             if _bearer(request) is not None or "message_uuid" in data:
                 return self._parse_messages_api(data)
         elif _bearer(request) is not None:
@@ -194,27 +173,16 @@ class VonageAdapter:
         self, number: str, text: str | None, pid: str, when: datetime | None,
         attachments: tuple[Attachment, ...] = (),
     ) -> list[InboundEvent]:  # fmt: skip
-        message = Message(
-            id=uuid4().hex,
-            tenant=self.account.tenant,
-            channel=self.kind,
-            account=self.account.id,
-            stream=self.account.stream,
-            direction=Direction.INBOUND,
-            remote_party=Party(id=number),
-            sender=Sender(kind=SenderKind.CUSTOMER, id=number),
+        message = inbound_message(
+            self.account,
+            self.kind,
+            party_id=number,
             text=text or None,
             attachments=attachments,
             provider_message_id=pid,
             created_at=when or datetime.now(UTC),
         )
-        events: list[InboundEvent] = [message]
-        word = wire.keyword(text or "")
-        if word in wire.OPT_OUT:
-            events.append(Unsubscribed(party_id=number, reason=f"opted out by SMS ({word})"))
-        elif word in wire.OPT_IN:
-            events.append(Resubscribed(party_id=number))
-        return events
+        return [message]
 
     # -- outbound ---------------------------------------------------------------------
 
@@ -238,7 +206,7 @@ class VonageAdapter:
                 "status-report-req": "true",
                 "client-ref": message.id,
             }
-            if not wire.is_gsm7(chunk):
+            if not is_gsm7(chunk):
                 form["type"] = "unicode"
             _, body, _ = await call(
                 self._session, "POST", f"{self._base}/sms/json", data=form,
@@ -267,13 +235,8 @@ class VonageAdapter:
                 self._session, "GET", f"{self._base}/account/get-balance", params=params,
                 describe=wire.describe,
             )  # fmt: skip
-        except ChannelAuthError as exc:
-            kind = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
-            return ConnectionCheck(result=kind, detail=str(exc))
-        except PermanentSendError as exc:
-            return ConnectionCheck(result=CheckResult.INVALID_CREDENTIALS, detail=str(exc))
         except ChannelError as exc:
-            return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
+            return check_from_error(exc, permanent=CheckResult.INVALID_CREDENTIALS)
         value = body.get("value") if isinstance(body, dict) else None
         if not isinstance(value, int | float):
             return ConnectionCheck(result=CheckResult.UNREACHABLE, detail="unexpected answer")

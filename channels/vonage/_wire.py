@@ -1,5 +1,6 @@
 """Vonage wire formats: legacy SMS webhook parameters and their ``sig``, Messages API bodies
-and their HS256 JWT, the ``/sms/json`` answer, and the GSM-7 alphabet (3GPP TS 23.038)."""
+and their HS256 JWT, and the ``/sms/json`` answer. (The GSM-7 alphabet is in
+``channels.segments``.)"""
 
 from __future__ import annotations
 
@@ -32,29 +33,6 @@ THROTTLE_RETRY_SECONDS = 1.0
 # Signed webhooks older or newer than this are refused (replays, clock skew).
 MAX_SKEW_SECONDS = 300
 
-# GSM 03.38 default alphabet (ESC excluded) and the extension table (2 septets each).
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
-
-
-# CTIA / FCC keywords (provider-contracts §11.1): a whole message of one of these.
-OPT_OUT = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"}
-)
-OPT_IN = frozenset({"START", "UNSTOP", "YES"})
-
-
-def keyword(text: str) -> str:
-    return " ".join(text.split()).upper()
-
-
-def is_gsm7(text: str) -> bool:
-    """True if ``text`` can go as a plain (GSM-7) SMS; else it needs ``type=unicode``."""
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
-
 
 # -- legacy SMS API webhooks (query string, form or JSON) ---------------------------------
 
@@ -67,6 +45,17 @@ def _scalar(value: Any) -> str:
     return json.dumps(value)
 
 
+def json_object(body: bytes) -> dict[str, Any]:
+    """A JSON webhook body, which Vonage always sends as an object."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise MalformedPayload("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedPayload("the JSON body must be an object")
+    return data
+
+
 def legacy_params(request: WebhookRequest) -> dict[str, str]:
     """The webhook's parameters: GET query string, or a POST form or JSON body (never mixed)."""
     if request.method == "GET" or not request.body:
@@ -77,13 +66,7 @@ def legacy_params(request: WebhookRequest) -> dict[str, str]:
         except (UnicodeDecodeError, ValueError):
             raise MalformedPayload("the form body is not valid") from None
     if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body)
-        except ValueError:
-            raise MalformedPayload("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise MalformedPayload("the JSON body must be an object")
-        return {str(k): _scalar(v) for k, v in data.items()}
+        return {str(k): _scalar(v) for k, v in json_object(request.body).items()}
     raise MalformedPayload(f"unexpected content type {request.content_type!r}")
 
 

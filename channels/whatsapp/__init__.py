@@ -38,29 +38,14 @@ from channels.base import (
     InboundEvent,
     SendReceipt,
     StatusUpdate,
-    WebhookAnswer,
     WebhookRequest,
+    check_from_error,
 )
 from channels.degrade import flatten, split_text
-from channels.errors import (
-    ChannelAuthError,
-    ChannelError,
-    MalformedPayload,
-    PermanentSendError,
-    ProviderUnavailable,
-    RateLimited,
-)
+from channels.errors import ChannelError, MalformedPayload, PermanentSendError
+from channels.inbound import inbound_message
 from channels.whatsapp import webhook
-from router.models import (
-    Attachment,
-    ChannelKind,
-    Direction,
-    Message,
-    MessageStatus,
-    Party,
-    Sender,
-    SenderKind,
-)
+from router.models import Attachment, ChannelKind, Message, MessageStatus
 
 MAX_TEXT = 4096
 MAX_INTERACTIVE_BODY = 1024
@@ -115,7 +100,7 @@ def _media_body(att: Attachment) -> tuple[str, dict[str, Any]]:
     return kind, obj
 
 
-class WhatsAppAdapter:
+class WhatsAppAdapter(meta.MetaAdapter[WhatsAppAccount]):
     """One WhatsApp business phone number on the Cloud API."""
 
     kind: ClassVar[ChannelKind] = ChannelKind.WHATSAPP
@@ -125,22 +110,9 @@ class WhatsAppAdapter:
     )
 
     def __init__(self, account: WhatsAppAccount, session: aiohttp.ClientSession) -> None:
-        self.account = account
-        self.graph = meta.Graph(
-            session,
-            account.api_base_url,
-            account.graph_version,
-            account.access_token.get_secret_value(),
-            account.app_secret.get_secret_value(),
-        )
+        super().__init__(account, session, account.access_token)
 
     # -- webhooks -----------------------------------------------------------------------------
-
-    def handshake(self, request: WebhookRequest) -> WebhookAnswer | None:
-        return meta.handshake(request, self.account.verify_token.get_secret_value())
-
-    def verify(self, request: WebhookRequest) -> None:
-        meta.verify_signature(request, self.account.app_secret.get_secret_value())
 
     def parse(self, request: WebhookRequest) -> Sequence[InboundEvent]:
         try:
@@ -171,15 +143,12 @@ class WhatsAppAdapter:
             return None  # nobody to answer
         name = contact.profile.name if contact and contact.profile else None
         text, attachments = webhook.content(msg)
-        return Message(
-            id=meta.message_id(self.kind, self.account.id, msg.id),
-            tenant=self.account.tenant,
-            channel=self.kind,
-            account=self.account.id,
-            stream=self.account.stream,
-            direction=Direction.INBOUND,
-            remote_party=Party(id=party_id, name=name),
-            sender=Sender(kind=SenderKind.CUSTOMER, id=party_id, name=name),
+        return inbound_message(
+            self.account,
+            self.kind,
+            message_id=meta.message_id(self.kind, self.account.id, msg.id),
+            party_id=party_id,
+            party_name=name,
             text=text or None,
             attachments=attachments,
             provider_message_id=msg.id,
@@ -243,16 +212,6 @@ class WhatsAppAdapter:
 
     # -- Test Connection / Set Webhook --------------------------------------------------------
 
-    @staticmethod
-    def _failed(exc: ChannelError) -> ConnectionCheck:
-        if isinstance(exc, ChannelAuthError):
-            result = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
-        elif isinstance(exc, ProviderUnavailable | RateLimited):
-            result = CheckResult.UNREACHABLE
-        else:
-            result = CheckResult.INVALID_CREDENTIALS
-        return ConnectionCheck(result=result, detail=str(exc))
-
     async def test_connection(self) -> ConnectionCheck:
         try:
             phone = await self.graph.request(
@@ -261,7 +220,7 @@ class WhatsAppAdapter:
                 params={"fields": "id,verified_name,display_phone_number"},
             )
         except ChannelError as exc:
-            return self._failed(exc)
+            return check_from_error(exc, permanent=CheckResult.INVALID_CREDENTIALS)
         info = phone if isinstance(phone, dict) else {}
         name = str(info.get("verified_name") or "") or None
         number = str(info.get("display_phone_number") or "")
@@ -283,7 +242,7 @@ class WhatsAppAdapter:
                 "POST", self.account.phone_number_id, json_body={"webhook_configuration": config}
             )
         except ChannelError as exc:
-            return self._failed(exc)
+            return check_from_error(exc, permanent=CheckResult.INVALID_CREDENTIALS)
         return ConnectionCheck(
             result=CheckResult.VALID,
             detail=f"callback URL set for phone number {self.account.phone_number_id}",

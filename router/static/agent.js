@@ -20,6 +20,7 @@
     customer: "The customer left the conversation.",
     inactivity: "Conversation closed after inactivity.",
     transferred: "Conversation transferred.",
+    escalated: "Conversation escalated.",
   };
   const BASE_TITLE = document.title;
 
@@ -47,6 +48,7 @@
   let lastSent = null;           // {conv, clientId, pending}: an error with ref "send" is about this one
   let resyncTimer = null;        // after a reconnect: conversations not sent again are gone
   const offers = new Map();      // session_id -> {offerId, card, deadline, timer}
+  const optIns = new Map();      // number -> opt-in prompt card
   const convs = new Map();       // session_id -> conversation (see createConversation)
 
   // ------------------------------------------------------------------ helpers
@@ -107,6 +109,40 @@
     showError("Not connected to the server; please wait for the connection to come back.");
     return false;
   }
+
+  const SMS_CHANNELS = new Set(["sms", "vonage"]);
+
+  // -- sms segments (mirrors channels/segments.py)
+  const GSM7_BASIC = new Set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà");
+  const GSM7_EXTENSION = new Set("\f^{}\\[~]|€");
+
+  /** Parts for characters of these costs; no character is split across two parts. */
+  function packSegments(costs, single, part) {
+    const total = costs.reduce((a, b) => a + b, 0);
+    if (total === 0) return 0;
+    if (total <= single) return 1;
+    let parts = 1;
+    let used = 0;
+    for (const cost of costs) {
+      if (used + cost > part) { parts += 1; used = 0; }
+      used += cost;
+    }
+    return parts;
+  }
+
+  /** {encoding, count, units}: GSM-7 160/153 septets (extension characters 2), else UCS-2
+   *  70/67 UTF-16 units (a surrogate pair stays whole). */
+  function smsSegments(text) {
+    const chars = Array.from(text);
+    const gsm = chars.every((ch) => GSM7_BASIC.has(ch) || GSM7_EXTENSION.has(ch));
+    const costs = chars.map((ch) => (gsm ? (GSM7_EXTENSION.has(ch) ? 2 : 1) : ch.length));
+    const units = costs.reduce((a, b) => a + b, 0);
+    return gsm
+      ? { encoding: "gsm7", count: packSegments(costs, 160, 153), units }
+      : { encoding: "ucs2", count: packSegments(costs, 70, 67), units };
+  }
+  // -- end sms segments
 
   // --------------------------------------------------------------------- auth
 
@@ -253,6 +289,9 @@
         break;
       }
       case "session_closed": onSessionClosed(f); break;
+      case "blocked": onBlocked(f); break;
+      case "opt_in_request": addOptIn(f); break;
+      case "opt_in_state": removeOptIn(f.number); break;
       case "queue_status": renderQueue(f); break;
       case "error": onError(f); break;
       default: break;
@@ -273,6 +312,7 @@
     els.queueOptions.textContent = "";
     for (const q of f.queues || []) els.queueOptions.appendChild(el("option", null, null, { value: q }));
     if (agent.role === "supervisor" || agent.role === "admin") els.queuePanel.hidden = false;
+    for (const r of f.opt_in_requests || []) addOptIn(r);
     // Reconnected without a reload: the server now sends an `assigned` frame for every
     // session still ours. One closed or moved while we were away gets no session_closed,
     // so whatever is not sent again shortly is no longer ours.
@@ -335,6 +375,34 @@
     const frame = { type: "set_state", state: "not_ready" };
     if (els.reason.value) frame.reason = els.reason.value;
     send(frame);
+  }
+
+  // ------------------------------------------------------------------- SMS opt-in
+
+  // A number newly assigned to this user: nothing sent to it reaches the user before they accept.
+  function addOptIn(r) {
+    removeOptIn(r.number);
+    const name = r.friendly_name && r.friendly_name !== r.number ? `${r.friendly_name} (${r.number})` : r.number;
+    const card = el("article", "card offer-card", null, {
+      "data-testid": "opt-in", "data-number": r.number, "aria-label": `Activate SMS on ${name}`,
+    });
+    card.appendChild(el("strong", null, `Activate SMS on ${name}?`));
+    card.appendChild(el("p", "muted", "You will receive the SMS and MMS messages sent to this number, which may be unsolicited."));
+    const actions = el("div", "actions");
+    const accept = el("button", "button primary", "Accept", { type: "button", "data-testid": "opt-in-accept" });
+    const decline = el("button", "button", "Decline", { type: "button", "data-testid": "opt-in-decline" });
+    accept.addEventListener("click", () => send({ type: "opt_in", number: r.number, accept: true }));
+    decline.addEventListener("click", () => send({ type: "opt_in", number: r.number, accept: false }));
+    actions.append(accept, decline);
+    card.appendChild(actions);
+    optIns.set(r.number, card);
+    els.offers.appendChild(card);
+  }
+
+  function removeOptIn(number) {
+    const card = optIns.get(number);
+    if (card) card.remove();
+    optIns.delete(number);
   }
 
   // ------------------------------------------------------------------- offers
@@ -464,6 +532,11 @@
     const dismissBtn = el("button", "button subtle", "Dismiss", { type: "button", "data-testid": "conversation-dismiss" });
     dismissBtn.hidden = true;
     head.append(closeBtn, dismissBtn);
+    const sms = SMS_CHANNELS.has(session.channel);
+    const blockBtn = sms ? el("button", "button subtle", "Block number", {
+      type: "button", "data-testid": "conversation-block", title: "Drop every message this number sends",
+    }) : null;
+    if (blockBtn) head.insertBefore(blockBtn, closeBtn);
     pane.appendChild(head);
 
     const list = el("ol", "messages", null, {
@@ -490,10 +563,27 @@
       el("button", "button primary", "Send", { type: "submit", "data-testid": "reply-send" }));
 
     pane.append(list, notice, reply, transfer);
+    const segmentsEl = sms ? el("div", "sms-segments muted", null, {
+      "data-testid": "sms-segments", "aria-live": "polite",
+    }) : null;
+    if (segmentsEl) reply.after(segmentsEl);
     const conv = {
       id: session.id, pane, list, notice, input, reply, transfer,
       closeBtn, dismissBtn, seqs: new Set(), pending: new Map(), closed: false, closing: false,
     };
+    conv.blockBtn = blockBtn;
+    conv.segments = segmentsEl;
+    if (segmentsEl) {
+      input.addEventListener("input", () => renderSegments(conv));
+      renderSegments(conv);
+    }
+    if (blockBtn) {
+      blockBtn.addEventListener("click", () => {
+        if (window.confirm(`Block ${who}? Everything this number sends will be dropped until an administrator unblocks it.`)) {
+          send({ type: "block", session_id: conv.id });
+        }
+      });
+    }
     reply.addEventListener("submit", (ev) => { ev.preventDefault(); sendReply(conv); });
     input.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(conv); }
@@ -576,6 +666,7 @@
     const frame = { type: "send", session_id: conv.id, text, client_id: uuid() };
     if (!send(frame)) return;
     conv.input.value = "";
+    if (conv.segments) renderSegments(conv);
     const li = renderMessage({
       direction: "outbound", client_id: frame.client_id, text,
       sender: { kind: "agent", id: agent && agent.id, name: agent && agent.name },
@@ -606,6 +697,24 @@
       p.status.textContent = "Sending…";
     });
     p.status.appendChild(retry);
+  }
+
+  /** What the reply box costs as SMS: parts and encoding, live under the box. */
+  function renderSegments(conv) {
+    const text = conv.input.value.trim();
+    const s = smsSegments(text);
+    const unit = s.encoding === "gsm7" ? "GSM-7 characters" : "Unicode (UCS-2) units";
+    conv.segments.textContent = text ? `${s.count} SMS · ${s.units} ${unit}` : "";
+    conv.segments.dataset.count = String(s.count);
+    conv.segments.dataset.encoding = s.encoding;
+  }
+
+  function onBlocked(f) {
+    const conv = convs.get(f.session_id);
+    if (!conv || !conv.blockBtn) return;
+    conv.blockBtn.textContent = "Blocked";
+    conv.blockBtn.disabled = true;
+    conv.pane.dataset.blocked = f.party || "true";
   }
 
   function onSessionClosed(f) {

@@ -7,6 +7,7 @@ reached through another tenant's keys. Layout (P = tenant prefix):
 ``P s:{sid}``         session hash
 ``P h:{sid}``         session history (list of message JSON; index + 1 = seq)
 ``P ix:{stream}:{p}`` current session of a remote party on a stream
+``P sa:{account}``    every session of an account / our number (``router.store.inbox``)
 ``P d:{key}``         dedupe marker of a provider / client message id
 ``P a:{agent}``       agent hash (state, reason, load, capacity, queues, idle_since)
 ``P as:{agent}``      sessions offered to / assigned to an agent
@@ -106,3 +107,4 @@ class Credential(Frozen):
     secret_hash: str
     role: str
     kind: str  # agent | api
+    privileges: tuple[str, ...] = ()

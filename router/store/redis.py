@@ -47,7 +47,11 @@ from router.store.base import (
     Timer,
     tenant_prefix,
 )
+from router.store.consent import ConsentStore
+from router.store.cpaas import CpaasStore
 from router.store.deliveries import DeliveryStore
+from router.store.inbox import InboxStore
+from router.store.sms import SmsStore
 
 _SCRIPTS = (
     "ingest",
@@ -93,6 +97,10 @@ class RedisStore:
         self._r = client
         self.accounts = AccountStore(client)
         self.deliveries = DeliveryStore(client)
+        self.cpaas = CpaasStore(client)
+        self.consent = ConsentStore(client)
+        self.sms = SmsStore(client)
+        self.inbox = InboxStore(client)
         lib = _read_script("lib")
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(lib + "\n" + _read_script(name)) for name in _SCRIPTS
@@ -145,8 +153,14 @@ class RedisStore:
         reopen: bool,
         inactivity_seconds: float,
         dedupe_key: str | None,
+        assign_to: str | None = None,
+        hold: bool = False,
     ) -> IngestResult:
-        """File an inbound message; see ``scripts/ingest.lua``."""
+        """File an inbound message; see ``scripts/ingest.lua``.
+
+        ``assign_to`` (personal inbox) assigns a new or reopened session to that agent
+        directly, outside its capacity; ``hold`` keeps it unrouted in state ``new``.
+        """
         r = await self._run(
             "ingest",
             [
@@ -168,6 +182,8 @@ class RedisStore:
                 int(inactivity_seconds * 1000),
                 DEDUPE_TTL_S,
                 OUTBOX_DELAY_MS,
+                assign_to or "",
+                "1" if hold else "0",
             ],
         )
         return IngestResult(
@@ -466,7 +482,12 @@ class RedisStore:
         leased = float(r[0])
         timers = []
         for member in r[1]:
-            kind, tenant, sid, *rest = str(member).split("|")
+            parts = str(member).split("|")
+            if len(parts) < 3:
+                # Not ours (or corrupted): drop it rather than stall every pass behind it.
+                await self._r.zrem(SCHED_KEY, member)
+                continue
+            kind, tenant, sid, *rest = parts
             timers.append(
                 Timer(
                     member=member,

@@ -22,8 +22,9 @@ from aiohttp.test_utils import TestClient
 from vonage_http_client import Auth
 from vonage_jwt.verify_jwt import verify_signature
 
-from channels.vonage._wire import is_gsm7
+from channels.segments import is_gsm7
 from queues import names
+from router.config import SMS_START_REPLY, SMS_STOP_REPLY
 from router.models import Message, MessageStatus
 from router.runtime import Runtime
 from tests.clients import AgentClient, Frame, eventually
@@ -242,23 +243,24 @@ async def test_duplicates_concatenated_parts_binary_unknown_and_malformed(
     assert (await deliver(client, unsigned, {"msisdn": CUSTOMER, "text": "no id"})).status == 400
 
 
-async def test_opt_out_keyword_makes_the_sender_unreachable_until_start(
+async def test_opt_out_keyword_is_confirmed_and_stops_sends_until_start(
     client: Client, sms: Sms, agent: AgentClient, runtime: Runtime
 ) -> None:
+    """The adapter only files the keywords; router.consent (tests/sms) acts on them."""
     session = await open_session(client, sms, agent, "Hi")
     assert (await deliver(client, sms.account, sign(inbound(" stop ", "0C01")))).status == 200
     await agent.wait(lambda: len(agent.texts(session)) >= 2, "the STOP message")
     await runtime.broker.join()
+    assert [p["text"] for p in sms.fake.sms] == [SMS_STOP_REPLY]
     error = await agent.expect_error({"type": "send", "session_id": session, "text": "ok?"})
-    assert error["code"] == "unreachable"
-    assert "opted out by SMS (STOP)" in error["message"]
-    assert sms.fake.sms == []
+    assert error["code"] == "opted_out"
+    assert "opted out (STOP)" in error["message"]
     assert (await deliver(client, sms.account, sign(inbound("START", "0C02")))).status == 200
     await agent.wait(lambda: len(agent.texts(session)) >= 3, "the START message")
     await runtime.broker.join()
     await agent.reply(session, "Welcome back")
     await last_message(runtime, session, MessageStatus.SENT)
-    assert [p["text"] for p in sms.fake.sms] == ["Welcome back"]
+    assert [p["text"] for p in sms.fake.sms] == [SMS_STOP_REPLY, SMS_START_REPLY, "Welcome back"]
 
 
 # -- inbound: Messages API ------------------------------------------------------------

@@ -25,7 +25,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from vonage_sms import SmsMessage
 
-from channels.vonage._wire import GSM7_BASIC, GSM7_EXTENSION
+from channels.segments import GSM7_BASIC, GSM7_EXTENSION
 from tests.fakes.base import FakeProvider
 
 MSISDN = re.compile(r"^\d{7,15}$")

@@ -4,13 +4,20 @@
 --       8 only if inactive (1/0)
 local P, tenant, sid, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
 local sk = P .. "s:" .. sid
-local s = redis.call("HMGET", sk, "state", "agent", "offer_agent", "queue", "offer_id", "inactivity_at")
+local s = redis.call("HMGET", sk, "state", "agent", "offer_agent", "queue", "offer_id", "inactivity_at",
+  "direct")
 if not s[1] then return {"missing"} end
 if s[1] == "closed" then return {"already"} end
 if ARGV[7] ~= "" and (s[1] ~= "assigned" or s[2] ~= ARGV[7]) then return {"forbidden", s[1]} end
 if ARGV[8] == "1" and tonumber(s[6] or "0") > now then return {"active"} end
+-- A personal-inbox session held for opt-in waits for the user's answer, however long.
+if ARGV[8] == "1" and s[1] == "new" and s[7] == "1" then return {"active"} end
 local holder = ""
-if s[1] == "assigned" and s[2] then
+if s[1] == "assigned" and s[2] and s[7] == "1" then
+  -- Personal inbox: it never took a slot of the agent.
+  holder = s[2]
+  redis.call("SREM", P .. "as:" .. holder, sid)
+elseif s[1] == "assigned" and s[2] then
   holder = s[2]
   release_slot(P, holder, sid, now)
 elseif s[1] == "offered" and s[3] then

@@ -4,7 +4,8 @@
 -- ARGV: 1 P, 2 tenant, 3 stream, 4 party, 5 dedupe key ("" = none), 6 new sid, 7 now ms,
 --       8 message json, 9 channel, 10 account, 11 party json, 12 queue, 13 priority,
 --       14 skills csv, 15 reopen allowed (1/0), 16 inactivity ms, 17 dedupe ttl s,
---       18 outbox delay ms
+--       18 outbox delay ms, 19 assign to this agent directly ("" = route; personal inbox),
+--       20 hold a new / reopened session unrouted (1/0; personal inbox awaiting opt-in)
 local P, tenant, now = ARGV[1], ARGV[2], tonumber(ARGV[7])
 local dk = P .. "d:" .. ARGV[5]
 if ARGV[5] ~= "" then
@@ -34,6 +35,7 @@ if not sid then
     "account", ARGV[10], "party", ARGV[11], "state", "new", "created_at", now, "epoch", 0,
     "queue", ARGV[12], "priority", ARGV[13], "skills", ARGV[14])
   redis.call("SET", ix, sid)
+  if ARGV[10] ~= "" then redis.call("SADD", P .. "sa:" .. ARGV[10], sid) end
 end
 local sk = P .. "s:" .. sid
 local seq = redis.call("RPUSH", P .. "h:" .. sid, ARGV[8])
@@ -42,7 +44,18 @@ local inactivity_at = now + tonumber(ARGV[16])
 redis.call("HSET", sk, "updated_at", now, "inactivity_at", inactivity_at)
 redis.call("ZADD", "sb:sched", inactivity_at, "inact|" .. tenant .. "|" .. sid)
 local epoch = tonumber(redis.call("HGET", sk, "epoch") or "0")
-if outcome ~= "existing" then
+if outcome ~= "existing" and (ARGV[19] or "") ~= "" then
+  -- Personal inbox: straight to the agent, outside its capacity (load untouched).
+  epoch = redis.call("HINCRBY", sk, "epoch", 1)
+  redis.call("HSET", sk, "state", "assigned", "agent", ARGV[19], "last_agent", ARGV[19],
+    "assigned_at", now, "direct", "1")
+  redis.call("HDEL", sk, "closed_at", "close_reason", "reopen_until")
+  redis.call("SADD", P .. "as:" .. ARGV[19], sid)
+elseif outcome ~= "existing" and ARGV[20] == "1" then
+  epoch = redis.call("HINCRBY", sk, "epoch", 1)
+  redis.call("HSET", sk, "state", "new", "direct", "1")
+  redis.call("HDEL", sk, "closed_at", "close_reason", "reopen_until", "agent")
+elseif outcome ~= "existing" then
   epoch = redis.call("HINCRBY", sk, "epoch", 1)
   local queue = redis.call("HGET", sk, "queue")
   redis.call("HSET", sk, "state", "queued", "queued_at", now)

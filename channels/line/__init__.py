@@ -14,15 +14,13 @@ else a numbered list. User media stored by LINE is fetched from the data API wit
 (``fetch_media``); external media keeps its URL. No delivery receipts exist; ``unfollow``
 (blocked) marks the contact unreachable, ``follow`` reachable again; ``standby`` mode events
 (another module channel has chat control) are ignored.
+
+The webhook's vendor models, signature and normalization live in ``channels.line._wire``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import mimetypes
 import re
 import time
 import uuid
@@ -32,8 +30,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
 
 from channels.accounts import LineAccount
 from channels.base import (
@@ -45,20 +41,21 @@ from channels.base import (
     SendReceipt,
     Unsubscribed,
     WebhookRequest,
+    check_from_error,
 )
 from channels.degrade import choices_as_text, flatten, split_text
 from channels.errors import (
     ChannelAuthError,
     ChannelError,
-    InvalidSignature,
     MalformedPayload,
     PermanentSendError,
     ProviderUnavailable,
     RateLimited,
 )
 from channels.http import DEFAULT_TIMEOUT, Describe, call, retry_after
-from channels.media import provider_media_url
-from router.models import Attachment, ChannelKind, Direction, Message, Party, Sender, SenderKind
+from channels.inbound import inbound_message
+from channels.line import _wire as wire
+from router.models import Attachment, ChannelKind, Message
 
 TEXT_LIMIT = 5000  # UTF-16 code units
 MESSAGES_PER_REQUEST = 5
@@ -70,98 +67,6 @@ REPLY_TOKEN_TTL = 50.0
 INVALID_REPLY_TOKEN = "Invalid reply token"
 _RETRY_KEY_NS = uuid.UUID("6f1c2a52-5d0e-4c43-9a55-3a1f0c6f6c01")
 _MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_MEDIA_TYPES = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/x-m4a"}
-
-
-class _Vendor(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="ignore", alias_generator=to_camel, populate_by_name=True
-    )
-
-
-class _Source(_Vendor):
-    type: str
-    user_id: str | None = None
-    group_id: str | None = None
-    room_id: str | None = None
-
-    @property
-    def chat(self) -> str | None:
-        """Where replies go (the push ``to``): the group or room, else the user."""
-        return self.group_id or self.room_id or self.user_id
-
-
-class _ContentProvider(_Vendor):
-    type: str = "line"
-    original_content_url: str | None = None
-
-
-class _Content(_Vendor):
-    type: str
-    id: str
-    text: str | None = None
-    content_provider: _ContentProvider | None = None
-    file_name: str | None = None
-    file_size: int | None = Field(None, ge=0)
-    title: str | None = None
-    address: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-
-
-class _Postback(_Vendor):
-    data: str
-
-
-class _DeliveryContext(_Vendor):
-    is_redelivery: bool = False
-
-
-class _Event(_Vendor):
-    type: str
-    mode: str = "active"
-    timestamp: int
-    source: _Source
-    webhook_event_id: str
-    delivery_context: _DeliveryContext = _DeliveryContext()
-    reply_token: str | None = None
-    message: _Content | None = None
-    postback: _Postback | None = None
-
-
-class _Callback(_Vendor):
-    destination: str | None = None
-    events: list[dict[str, Any]]
-
-
-class _AlreadyAcceptedError(Exception):
-    """A push retried with an accepted retry key: LINE answers 409 with ``sentMessages``."""
-
-    def __init__(self, ids: tuple[str, ...]) -> None:
-        super().__init__("retry key already accepted")
-        self.ids = ids
-
-
-def _describe_push(body: Any) -> str | None:
-    """Like ``_describe``; a 409 for an already accepted retry key (the only error body with
-    ``sentMessages``) is raised as ``_AlreadyAcceptedError`` out of ``call``."""
-    sent = body.get("sentMessages") if isinstance(body, dict) else None
-    if isinstance(sent, list):
-        raise _AlreadyAcceptedError(tuple(str(m["id"]) for m in sent if isinstance(m, dict)))
-    return _describe(body)
-
-
-def _describe(body: Any) -> str | None:
-    """LINE's error body: ``{"message": ..., "details": [{"message", "property"}]}``."""
-    if not isinstance(body, dict):
-        return None
-    message = str(body["message"])
-    details = [
-        f"{d.get('property', '')}: {d.get('message', '')}".strip(": ")
-        for d in body.get("details") or ()
-        if isinstance(d, dict)
-    ]
-    return f"{message} ({'; '.join(details)})" if details else message
 
 
 def _utf16_len(text: str) -> int:
@@ -178,13 +83,6 @@ def _chunks(text: str) -> list[str]:
 
 def _is_native_image(a: Attachment) -> bool:
     return a.content_type in IMAGE_TYPES and a.url.startswith("https://") and len(a.url) <= 2000
-
-
-def _check_error(exc: ChannelError) -> ConnectionCheck:
-    if isinstance(exc, ChannelAuthError):
-        result = CheckResult.FORBIDDEN if exc.forbidden else CheckResult.INVALID_CREDENTIALS
-        return ConnectionCheck(result=result, detail=str(exc))
-    return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
 
 
 class LineAdapter:
@@ -205,35 +103,19 @@ class LineAdapter:
     # -- webhook --------------------------------------------------------------------------
 
     def verify(self, request: WebhookRequest) -> None:
-        given = request.headers.get("X-Line-Signature")
-        if not given:
-            raise InvalidSignature("missing X-Line-Signature")
-        secret = self.account.channel_secret.get_secret_value().encode()
-        expected = base64.b64encode(hmac.new(secret, request.body, hashlib.sha256).digest())
-        if not hmac.compare_digest(expected, given.strip().encode()):
-            raise InvalidSignature("X-Line-Signature does not match the body")
+        wire.verify_signature(
+            request.headers.get(wire.SIGNATURE_HEADER),
+            request.body,
+            self.account.channel_secret.get_secret_value(),
+        )
 
     def parse(self, request: WebhookRequest) -> Sequence[InboundEvent]:
-        try:
-            callback = _Callback.model_validate_json(request.body)
-        except ValidationError as exc:
-            raise MalformedPayload(f"not a LINE webhook body: {exc.errors()[0]['msg']}") from None
         out: list[InboundEvent] = []
-        for raw in callback.events:
-            if raw.get("type") not in ("message", "postback", "follow", "unfollow"):
-                continue  # join, leave, unsend, beacon, ... : nothing to route
-            try:
-                event = _Event.model_validate(raw)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise MalformedPayload(f"bad {raw['type']} event: {where}: {err['msg']}") from None
-            if event.mode != "active" or event.source.chat is None:
-                continue
+        for event in wire.events(request.body):
             out.extend(self._event(event))
         return out
 
-    def _event(self, event: _Event) -> list[InboundEvent]:
+    def _event(self, event: wire.Event) -> list[InboundEvent]:
         chat = event.source.chat
         assert chat is not None
         if event.type == "unfollow":
@@ -248,54 +130,23 @@ class LineAdapter:
             return [self._message(event, event.webhook_event_id, event.postback.data, ())]
         if event.message is None:
             raise MalformedPayload("message event without message")
-        text, attachments = self._content(event.message)
+        text, attachments = wire.content(event.message)
         return [self._message(event, event.message.id, text, attachments)]
 
-    def _content(self, content: _Content) -> tuple[str | None, tuple[Attachment, ...]]:
-        kind = content.type
-        if kind == "text":
-            return content.text or "", ()
-        if kind in _MEDIA_TYPES or kind == "file":
-            provider = content.content_provider
-            external = provider.original_content_url if provider is not None else None
-            url = external or provider_media_url(content.id)
-            ctype = _MEDIA_TYPES.get(kind) or (
-                mimetypes.guess_type(content.file_name or "")[0] or "application/octet-stream"
-            )
-            media = Attachment(
-                url=url, content_type=ctype, size=content.file_size, name=content.file_name
-            )
-            return None, (media,)
-        if kind == "location":
-            if content.latitude is None or content.longitude is None:
-                raise MalformedPayload("location message without coordinates")
-            where = f"{content.latitude},{content.longitude}"
-            label = ", ".join(p for p in (content.title, content.address) if p)
-            maps = Attachment(
-                url=f"https://maps.google.com/?q={where}",
-                content_type="text/html",
-                name=label or "Location",
-            )
-            return f"Location: {where}" + (f" ({label})" if label else ""), (maps,)
-        if kind == "sticker":
-            return "[sticker]" + (f" {content.text}" if content.text else ""), ()
-        return f"[unsupported LINE {kind} message]", ()
-
     def _message(
-        self, event: _Event, provider_id: str, text: str | None, attachments: tuple[Attachment, ...]
+        self,
+        event: wire.Event,
+        provider_id: str,
+        text: str | None,
+        attachments: tuple[Attachment, ...],
     ) -> Message:
         chat = event.source.chat
         assert chat is not None
-        user = event.source.user_id or chat
-        return Message(
-            id=uuid.uuid4().hex,
-            tenant=self.account.tenant,
-            channel=self.kind,
-            account=self.account.id,
-            stream=self.account.stream,
-            direction=Direction.INBOUND,
-            remote_party=Party(id=chat),
-            sender=Sender(kind=SenderKind.CUSTOMER, id=user),
+        return inbound_message(
+            self.account,
+            self.kind,
+            party_id=chat,
+            sender_id=event.source.user_id or chat,
             text=text,
             attachments=attachments,
             provider_message_id=provider_id,
@@ -379,7 +230,7 @@ class LineAdapter:
 
     async def _api(
         self, method: str, path: str, body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None, describe: Describe = _describe,
+        headers: dict[str, str] | None = None, describe: Describe = wire.describe,
     ) -> Any:  # fmt: skip
         headers = {**self._auth, **(headers or {})}
         url = self._url(path)
@@ -392,8 +243,8 @@ class LineAdapter:
         self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> list[str]:
         try:
-            data = await self._api("POST", path, body, headers, describe=_describe_push)
-        except _AlreadyAcceptedError as exc:
+            data = await self._api("POST", path, body, headers, describe=wire.describe_push)
+        except wire.AlreadyAcceptedError as exc:
             return list(exc.ids)
         sent = data.get("sentMessages") if isinstance(data, dict) else None
         return [str(m["id"]) for m in sent or () if isinstance(m, dict) and "id" in m]
@@ -404,7 +255,7 @@ class LineAdapter:
         try:
             info = await self._api("GET", "/v2/bot/info")
         except ChannelError as exc:
-            return _check_error(exc)
+            return check_from_error(exc)
         info = info if isinstance(info, dict) else {}
         name = info.get("displayName")
         basic = info.get("basicId")
@@ -417,7 +268,7 @@ class LineAdapter:
             await self._api("PUT", "/v2/bot/channel/webhook/endpoint", {"endpoint": url})
             result = await self._api("POST", "/v2/bot/channel/webhook/test", {"endpoint": url})
         except ChannelError as exc:
-            return _check_error(exc)
+            return check_from_error(exc)
         result = result if isinstance(result, dict) else {}
         if result.get("success") is True:
             return ConnectionCheck(
@@ -448,7 +299,7 @@ class LineAdapter:
         if 200 <= status < 300:
             return raw, ctype or "application/octet-stream"
         try:
-            detail = _describe(json.loads(raw)) or f"HTTP {status}"
+            detail = wire.describe(json.loads(raw)) or f"HTTP {status}"
         except (ValueError, KeyError, TypeError):
             detail = f"HTTP {status}"
         if status == 429:

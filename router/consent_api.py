@@ -1,0 +1,198 @@
+"""The consent ledger, a pair's consent state and the blocked numbers, over REST.
+
+- ``GET /api/v1/consent-ledger?number=&party=&channel=&limit=&offset=`` (tenant admins,
+  supervisors): every opt-out / opt-in, newest first.
+- ``GET /api/v1/consent/{account}/{party}``: the pair's current state; ``PUT`` (tenant
+  admins) records an opt-out or opt-in made outside SMS (``{"state": "opted_out"|"opted_in",
+  "note"}``); nothing is sent to the customer.
+- ``GET /api/v1/blocked-numbers``, ``DELETE /api/v1/blocked-numbers/{account}/{party}``
+  (tenant admins): the numbers agents blocked, and unblocking one.
+
+``account`` / ``number`` is one of our CPaaS numbers (10-digit, +1 accepted) or a Vonage
+integration account id; ``party`` is the customer's number (+1…, 1…, 10-digit all work).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import TypeAdapter
+
+from channels.cpaas import normalize_us_number
+from router.api import principal_of
+from router.auth import Principal
+from router.consent import party_id
+from router.http_errors import error_response
+from router.keys import RUNTIME
+from router.models import ChannelKind
+from router.runtime import Runtime
+
+READERS = ("tenant_admin", "supervisor")
+SMS_API_PRIVILEGE = "use_sms_api"
+MAX_LIMIT = 500
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def can_read(who: Principal) -> bool:
+    return who.role in READERS or SMS_API_PRIVILEGE in who.privileges
+
+
+async def resolve_account(rt: Runtime, tenant: str, raw: str) -> tuple[ChannelKind, str] | None:
+    """(channel, account) of one of the tenant's SMS numbers / Vonage accounts."""
+    try:
+        number = normalize_us_number(raw)
+    except ValueError:
+        number = None
+    if number is not None and await rt.store.cpaas.number(tenant, number) is not None:
+        return ChannelKind.SMS, number
+    account = await rt.store.accounts.get_in(tenant, raw)
+    if account is not None and account.type == ChannelKind.VONAGE.value:
+        return ChannelKind.VONAGE, account.id
+    return None
+
+
+def _not_found_account(field: str = "account") -> web.Response:
+    return error_response(404, "not_found", "no such SMS number or Vonage account", field)
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if low <= number <= high else None
+
+
+async def consent_ledger(request: web.Request) -> web.Response:
+    rt, who = request.app[RUNTIME], principal_of(request)
+    if not can_read(who):
+        return error_response(403, "forbidden", "only admins and supervisors read the ledger")
+    limit = _int(request.query.get("limit"), 50, 1, MAX_LIMIT)
+    if limit is None:
+        return error_response(400, "invalid", f"limit: 1 to {MAX_LIMIT}", "limit")
+    offset = _int(request.query.get("offset"), 0, 0, 10**9)
+    if offset is None:
+        return error_response(400, "invalid", "offset: 0 or more", "offset")
+    number, party = request.query.get("number"), request.query.get("party") or None
+    channel: ChannelKind | None = None
+    account: str | None = None
+    if number:
+        found = await _pair_account(rt, who.tenant, number, request.query.get("channel"))
+        if found is None:
+            return _not_found_account("number")
+        channel, account = found
+        party = party_id(channel, party) if party else None
+    entries, total = await rt.store.consent.ledger(
+        who.tenant, channel=channel, account=account, party=party, limit=limit, offset=offset
+    )
+    items = [e.model_dump(mode="json", exclude={"tenant"}) for e in entries]
+    return web.json_response({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
+async def _pair_account(
+    rt: Runtime, tenant: str, raw: str, channel: str | None
+) -> tuple[ChannelKind, str] | None:
+    """The account, resolved; with an explicit ``channel`` also a number or account that is
+    gone (its ledger stays)."""
+    found = await resolve_account(rt, tenant, raw)
+    if found is not None or channel is None:
+        return found
+    if channel == ChannelKind.SMS.value:
+        try:
+            return ChannelKind.SMS, normalize_us_number(raw)
+        except ValueError:
+            return None
+    return (ChannelKind.VONAGE, raw) if channel == ChannelKind.VONAGE.value else None
+
+
+def _iso(at: datetime) -> str:
+    """As the ledger entries write times (pydantic's JSON form)."""
+    return str(_DATETIME.dump_python(at, mode="json"))
+
+
+async def _state_view(rt: Runtime, tenant: str, channel: ChannelKind, account: str,
+                      party: str) -> dict[str, Any]:  # fmt: skip
+    state = await rt.store.consent.pair_state(tenant, channel, account, party)
+    last = await rt.store.consent.last_change(tenant, channel, account, party)
+    current = state.opted_out or last
+    name = "opted_out" if state.opted_out else ("opted_in" if last is not None else "none")
+    return {
+        "channel": channel.value,
+        "account": account,
+        "party": party,
+        "state": name,
+        "since": _iso(current.at) if current else None,
+        "keyword": current.keyword if current else None,
+        "source": current.source if current else None,
+        "blocked": state.blocked is not None,
+        "blocked_by": state.blocked.blocked_by if state.blocked else None,
+        "blocked_at": _iso(state.blocked.at) if state.blocked else None,
+    }
+
+
+async def get_consent(request: web.Request) -> web.Response:
+    rt, who = request.app[RUNTIME], principal_of(request)
+    if not can_read(who):
+        return error_response(403, "forbidden", "only admins and supervisors read consent")
+    found = await resolve_account(rt, who.tenant, request.match_info["account"])
+    if found is None:
+        return _not_found_account()
+    channel, account = found
+    party = party_id(channel, request.match_info["party"])
+    return web.json_response(await _state_view(rt, who.tenant, channel, account, party))
+
+
+async def put_consent(request: web.Request) -> web.Response:
+    rt, who = request.app[RUNTIME], principal_of(request)
+    if who.role != "tenant_admin":
+        return error_response(403, "forbidden", "only tenant admins change consent")
+    found = await resolve_account(rt, who.tenant, request.match_info["account"])
+    if found is None:
+        return _not_found_account()
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        return error_response(400, "malformed_json", "the body is not valid JSON")
+    state = body.get("state") if isinstance(body, dict) else None
+    if state not in ("opted_out", "opted_in"):
+        return error_response(400, "invalid", "state: opted_out or opted_in", "state")
+    note = body.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > 500):
+        return error_response(400, "invalid", "note: text of at most 500 characters", "note")
+    channel, account = found
+    party = party_id(channel, request.match_info["party"])
+    changed, _ = await rt.pipeline.consent.admin_change(
+        who.tenant, channel, account, party, direction="out" if state == "opted_out" else "in",
+        actor=who.subject, note=note,
+    )  # fmt: skip
+    view = await _state_view(rt, who.tenant, channel, account, party)
+    return web.json_response({"changed": changed, **view})
+
+
+async def list_blocked(request: web.Request) -> web.Response:
+    rt, who = request.app[RUNTIME], principal_of(request)
+    if who.role != "tenant_admin":
+        return error_response(403, "forbidden", "only tenant admins manage blocked numbers")
+    records = await rt.store.consent.blocks(who.tenant)
+    items = [r.model_dump(mode="json", exclude={"tenant"}) for r in records]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+async def unblock(request: web.Request) -> web.Response:
+    rt, who = request.app[RUNTIME], principal_of(request)
+    if who.role != "tenant_admin":
+        return error_response(403, "forbidden", "only tenant admins manage blocked numbers")
+    raw = request.match_info["account"]
+    found = await _pair_account(rt, who.tenant, raw, request.query.get("channel"))
+    if found is None:
+        return _not_found_account()
+    channel, account = found
+    party = party_id(channel, request.match_info["party"])
+    if not await rt.store.consent.unblock(who.tenant, channel, account, party):
+        return error_response(404, "not_found", "this number is not blocked", "party")
+    return web.Response(status=204)

@@ -1,0 +1,351 @@
+"""``/api/v1/cpaas-platforms`` and ``/api/v1/alert-recipients`` (tenant admins only).
+
+Platforms (the Kakapo guide, section 1): creating or updating one first checks its
+credentials against the provider; on failure nothing is saved and the answer says why (400
+for refused credentials, 502 when the provider cannot be reached). Secrets are write-only:
+responses show only that they are set, and an update that omits one keeps it. Without an
+``inbound_verification`` a platform gets a header verification with a random value (the
+header goes with every number's webhook registration, nobody has to copy it). When an
+update changes the verification, the webhooks of the platform's numbers are registered again.
+
+Alert rules: a platform cannot be created while no alert recipient of the tenant has
+``send_alerts`` on, and the last such recipient can be neither switched off nor deleted while
+a platform exists (409, in the guide's words). The checks and the change they guard run
+under one per-tenant store lock, so two admins cannot race past them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr, ValidationError
+
+from channels.accounts import random_token
+from channels.base import CheckResult
+from channels.cpaas import AlertRecipient, CpaasNumber, CpaasPlatform
+from channels.errors import ChannelError
+from channels.inteliquent import InteliquentClient
+from router.api import principal_of
+from router.http_errors import error_response
+from router.keys import RUNTIME
+from router.runtime import Runtime
+from router.sms_outbound import platform_of
+from router.sms_webhooks import public_base, webhook_url
+
+ADMIN = "tenant_admin"
+DEFAULT_HEADER = "X-Switchboard-Token"
+NO_ALERT_RECIPIENT = (
+    "CPaaS platforms cannot be added as there are no users at the tenant level that are "
+    "configured to receive alerts. These users will be notified of any issues surrounding "
+    "CPaaS enablement and at least one user must be alerted."
+)
+LAST_ALERT_RECIPIENT = (
+    "This user cannot be {done} as they are the only user account configured to receive "
+    "alerts. These alerts include notifications for any issues relating to CPaaS "
+    "enablement, so at least one user must be set as a recipient. Please re-enable this "
+    "setting, or configure another user to receive alerts before {doing} this account."
+)
+
+
+def _forbidden() -> web.Response:
+    return error_response(403, "forbidden", "only tenant admins manage CPaaS settings")
+
+
+async def _json(request: web.Request) -> dict[str, Any] | web.Response:
+    if request.content_type != "application/json":
+        return error_response(415, "unsupported_media_type", "send application/json")
+    try:
+        data = json.loads(await request.read())
+    except ValueError:
+        return error_response(400, "malformed_json", "the body is not valid JSON")
+    if not isinstance(data, dict):
+        return error_response(400, "malformed_json", "the body must be a JSON object")
+    return data
+
+
+def _invalid(exc: ValidationError) -> web.Response:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or None
+    return error_response(400, "invalid", f"{field}: {err['msg']}" if field else err["msg"], field)
+
+
+def _with_secrets(platform: CpaasPlatform) -> dict[str, Any]:
+    data = platform.model_dump(mode="json")
+    for name in platform.SECRETS:
+        data[name] = getattr(platform, name).get_secret_value()
+    data["inbound_verification"] = {
+        k: v.get_secret_value() if isinstance(v, SecretStr) else v
+        for k, v in dict(platform.inbound_verification).items()
+    }
+    return data
+
+
+async def _alerts_on(rt: Runtime, tenant: str) -> list[AlertRecipient]:
+    return [r for r in await rt.store.cpaas.alert_recipients(tenant) if r.send_alerts]
+
+
+async def _connect(rt: Runtime, platform: CpaasPlatform) -> web.Response | None:
+    """None when the provider takes the credentials, else the error answer."""
+    check = await InteliquentClient(platform, rt.channels.session).check_credentials()
+    if check.result is CheckResult.VALID:
+        return None
+    status = 502 if check.result is CheckResult.UNREACHABLE else 400
+    return error_response(
+        status, check.result.value, f"could not connect to the CPaaS platform: {check.detail}"
+    )
+
+
+# -- platforms ----------------------------------------------------------------------------
+
+
+async def list_platforms(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    platforms = await request.app[RUNTIME].store.cpaas.platforms(who.tenant)
+    items = [p.public_view() for p in platforms]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+async def get_platform(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    platform = await request.app[RUNTIME].store.cpaas.platform(
+        who.tenant, request.match_info["platform_id"]
+    )
+    if platform is None:
+        return error_response(404, "not_found", "no such CPaaS platform", "platform_id")
+    return web.json_response(platform.public_view())
+
+
+async def create_platform(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    body = await _json(request)
+    if isinstance(body, web.Response):
+        return body
+    rt = request.app[RUNTIME]
+    body = {**body, "tenant": who.tenant}
+    body.setdefault("id", uuid.uuid4().hex[:16])
+    body.setdefault(
+        "inbound_verification",
+        {"mode": "header", "header_name": DEFAULT_HEADER, "header_value": random_token()},
+    )
+    try:
+        platform = CpaasPlatform.model_validate(body)
+    except ValidationError as exc:
+        return _invalid(exc)
+    if not await _alerts_on(rt, who.tenant):
+        return error_response(409, "no_alert_recipient", NO_ALERT_RECIPIENT)
+    problem = await _connect(rt, platform)
+    if problem is not None:
+        return problem
+    tenants = [t.id for t in rt.config.tenants]
+    async with rt.store.cpaas.lock(who.tenant):
+        if not await _alerts_on(rt, who.tenant):
+            return error_response(409, "no_alert_recipient", NO_ALERT_RECIPIENT)
+        if await rt.store.cpaas.platform_tenant(platform.id, tenants) is not None:
+            return error_response(409, "duplicate_id", "a CPaaS platform has this id", "id")
+        await rt.store.cpaas.put_platform(platform)
+    return web.json_response(platform.public_view(), status=201)
+
+
+def _merge(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The update applied to the stored platform: omitted (or null) secrets are kept, and a
+    verification of the same mode without its secret keeps the stored secret."""
+    merged = {**current, **{k: v for k, v in body.items() if v is not None or k not in current}}
+    change = body.get("inbound_verification")
+    stored = current["inbound_verification"]
+    if isinstance(change, dict) and change.get("mode", stored["mode"]) == stored["mode"]:
+        merged["inbound_verification"] = {
+            **stored, **{k: v for k, v in change.items() if v is not None}
+        }  # fmt: skip
+    return merged
+
+
+async def update_platform(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    rt = request.app[RUNTIME]
+    platform_id = request.match_info["platform_id"]
+    current = await rt.store.cpaas.platform(who.tenant, platform_id)
+    if current is None:
+        return error_response(404, "not_found", "no such CPaaS platform", "platform_id")
+    body = await _json(request)
+    if isinstance(body, web.Response):
+        return body
+    for fixed in ("id", "tenant", "type"):
+        if fixed in body and body[fixed] != getattr(current, fixed):
+            return error_response(400, "invalid", f"{fixed} cannot be changed", fixed)
+    try:
+        platform = CpaasPlatform.model_validate(_merge(_with_secrets(current), body))
+    except ValidationError as exc:
+        return _invalid(exc)
+    problem = await _connect(rt, platform)
+    if problem is not None:
+        return problem
+    async with rt.store.cpaas.lock(who.tenant):
+        if await rt.store.cpaas.platform(who.tenant, platform_id) is None:
+            return error_response(404, "not_found", "no such CPaaS platform", "platform_id")
+        await rt.store.cpaas.put_platform(platform)
+    view = platform.public_view()
+    if platform.inbound_verification != current.inbound_verification:
+        url = webhook_url(public_base(request, rt.settings), platform.id)
+        view["webhooks"] = await _register_again(rt, platform, url)
+    return web.json_response(view)
+
+
+async def _register_again(rt: Runtime, platform: CpaasPlatform, url: str) -> dict[str, Any]:
+    """Register the webhook of every provisioned number of ``platform`` with its new
+    verification (the old registrations would carry the old proof)."""
+    client = InteliquentClient(platform, rt.channels.session)
+    done, failed = 0, []
+    for number in await rt.store.cpaas.numbers(platform.tenant):
+        if not number.webhook_auth_id:
+            continue
+        used = await platform_of(rt.store, platform.tenant, number)
+        if used is None or used.id != platform.id:
+            continue
+        with contextlib.suppress(ChannelError):  # already gone at the provider: go on
+            await client.remove_webhook(number.webhook_auth_id)
+        try:
+            auth_id = await client.register_webhook(number.number, url)
+        except ChannelError as exc:
+            failed.append({"number": number.number, "error": str(exc)})
+            continue
+        await rt.store.inbox.update_number(platform.tenant, number.number, _with_auth(auth_id))
+        done += 1
+    return {"registered": done, "failed": failed}
+
+
+def _with_auth(auth_id: str) -> Callable[[CpaasNumber], CpaasNumber]:
+    return lambda number: number.model_copy(update={"webhook_auth_id": auth_id})
+
+
+async def delete_platform(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    rt = request.app[RUNTIME]
+    platform_id = request.match_info["platform_id"]
+    platform = await rt.store.cpaas.platform(who.tenant, platform_id)
+    if platform is None:
+        return error_response(404, "not_found", "no such CPaaS platform", "platform_id")
+    for number in await rt.store.cpaas.numbers(who.tenant):
+        used = await platform_of(rt.store, who.tenant, number)
+        if used is not None and used.id == platform_id:
+            return error_response(
+                409, "platform_in_use",
+                f"the CPaaS number {number.number} uses this platform; delete its numbers first",
+            )  # fmt: skip
+    await rt.store.cpaas.delete_platform(who.tenant, platform_id)
+    return web.Response(status=204)
+
+
+# -- alert recipients ---------------------------------------------------------------------
+
+
+async def list_recipients(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    recipients = await request.app[RUNTIME].store.cpaas.alert_recipients(who.tenant)
+    items = [r.model_dump(mode="json") for r in recipients]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+async def _recipient(rt: Runtime, tenant: str, recipient_id: str) -> AlertRecipient | None:
+    found = await rt.store.cpaas.alert_recipients(tenant)
+    return next((r for r in found if r.id == recipient_id), None)
+
+
+async def create_recipient(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    body = await _json(request)
+    if isinstance(body, web.Response):
+        return body
+    rt = request.app[RUNTIME]
+    body = {**body, "tenant": who.tenant}
+    body.setdefault("id", uuid.uuid4().hex[:16])
+    try:
+        recipient = AlertRecipient.model_validate(body)
+    except ValidationError as exc:
+        return _invalid(exc)
+    async with rt.store.cpaas.lock(who.tenant):
+        if await _recipient(rt, who.tenant, recipient.id) is not None:
+            return error_response(409, "duplicate_id", "an alert recipient has this id", "id")
+        await rt.store.cpaas.put_alert_recipient(recipient)
+    return web.json_response(recipient.model_dump(mode="json"), status=201)
+
+
+async def _last_one(rt: Runtime, tenant: str, recipient_id: str) -> bool:
+    """Whether losing ``recipient_id`` would leave a tenant with platforms unalerted."""
+    others = [r for r in await _alerts_on(rt, tenant) if r.id != recipient_id]
+    return not others and bool(await rt.store.cpaas.platforms(tenant))
+
+
+async def update_recipient(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    body = await _json(request)
+    if isinstance(body, web.Response):
+        return body
+    rt = request.app[RUNTIME]
+    recipient_id = request.match_info["recipient_id"]
+    for fixed in ("id", "tenant"):
+        if fixed in body and body[fixed] != (recipient_id if fixed == "id" else who.tenant):
+            return error_response(400, "invalid", f"{fixed} cannot be changed", fixed)
+    async with rt.store.cpaas.lock(who.tenant):
+        current = await _recipient(rt, who.tenant, recipient_id)
+        if current is None:
+            return error_response(404, "not_found", "no such alert recipient", "recipient_id")
+        try:
+            updated = AlertRecipient.model_validate({**current.model_dump(), **body})
+        except ValidationError as exc:
+            return _invalid(exc)
+        if not updated.send_alerts and await _last_one(rt, who.tenant, recipient_id):
+            message = LAST_ALERT_RECIPIENT.format(done="updated", doing="updating")
+            return error_response(409, "last_alert_recipient", message, "send_alerts")
+        await rt.store.cpaas.put_alert_recipient(updated)
+    return web.json_response(updated.model_dump(mode="json"))
+
+
+async def delete_recipient(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    rt = request.app[RUNTIME]
+    recipient_id = request.match_info["recipient_id"]
+    async with rt.store.cpaas.lock(who.tenant):
+        current = await _recipient(rt, who.tenant, recipient_id)
+        if current is None:
+            return error_response(404, "not_found", "no such alert recipient", "recipient_id")
+        if current.send_alerts and await _last_one(rt, who.tenant, recipient_id):
+            message = LAST_ALERT_RECIPIENT.format(done="deleted", doing="deleting")
+            return error_response(409, "last_alert_recipient", message)
+        await rt.store.cpaas.delete_alert_recipient(who.tenant, recipient_id)
+    return web.Response(status=204)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    platforms, recipients = "/api/v1/cpaas-platforms", "/api/v1/alert-recipients"
+    router.add_get(platforms, list_platforms)
+    router.add_post(platforms, create_platform)
+    router.add_get(platforms + "/{platform_id}", get_platform)
+    router.add_patch(platforms + "/{platform_id}", update_platform)
+    router.add_delete(platforms + "/{platform_id}", delete_platform)
+    router.add_get(recipients, list_recipients)
+    router.add_post(recipients, create_recipient)
+    router.add_patch(recipients + "/{recipient_id}", update_recipient)
+    router.add_delete(recipients + "/{recipient_id}", delete_recipient)

@@ -1,0 +1,119 @@
+"""Sessions by our number (account), held personal-inbox sessions, and atomic number writes.
+
+``ingest.lua`` adds every new session to ``P sa:{account}``, so all sessions of one of our
+numbers (or any integration account) are found without scanning. A personal-inbox session
+is marked ``direct`` in its hash: it is assigned to its agent outside the agent's capacity,
+or held in state ``new`` while the user has not accepted SMS on the number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, WatchError
+
+from channels.cpaas import CpaasNumber
+from router.errors import StoreError
+from router.store.base import tenant_prefix
+
+# ARGV: 1 global number key, 2 tenant's number key, 3 tenant's number set, 4 tenant,
+#       5 number, 6 number json. A number belongs to one tenant, and is created once.
+_CREATE_NUMBER = """
+local holder = redis.call("GET", ARGV[1])
+if holder and holder ~= ARGV[4] then return 0 end
+if redis.call("EXISTS", ARGV[2]) == 1 then return 0 end
+redis.call("SET", ARGV[1], ARGV[4])
+redis.call("SET", ARGV[2], ARGV[6])
+redis.call("SADD", ARGV[3], ARGV[5])
+return 1
+"""
+
+
+def _script(name: str) -> str:
+    return (resources.files("router.store") / "scripts" / f"{name}.lua").read_text("utf-8")
+
+
+class InboxStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._r = client
+        lib = _script("lib")
+        self._assign = client.register_script(lib + "\n" + _script("assign_held"))
+        self._delete = client.register_script(lib + "\n" + _script("delete_session"))
+        self._create = client.register_script(_CREATE_NUMBER)
+
+    async def session_ids(self, tenant: str, account: str) -> list[str]:
+        """Every stored session of ``account`` (for SMS: our 10-digit number)."""
+        members = await self._r.smembers(tenant_prefix(tenant) + "sa:" + account)
+        return sorted(str(m) for m in members)
+
+    async def agent_node(self, tenant: str, agent: str) -> str | None:
+        """The process the agent is connected to, if any."""
+        node = await self._r.get(tenant_prefix(tenant) + "on:" + agent)
+        return None if node in (None, "") else str(node)
+
+    async def assign_held(
+        self, tenant: str, session_id: str, agent: str, *, now_ms: int, inactivity_seconds: float
+    ) -> tuple[bool, str | None]:
+        """Assign a held (``new``, direct) session to ``agent``: (assigned?, agent's node)."""
+        args: list[str | int] = [
+            tenant_prefix(tenant), tenant, session_id, agent, now_ms,
+            int(inactivity_seconds * 1000),
+        ]  # fmt: skip
+        try:
+            r = list(await self._assign(args=args))
+        except RedisError as exc:
+            raise StoreError(f"store script assign_held failed: {exc}") from exc
+        if r[0] != "assigned":
+            return False, None
+        return True, (str(r[1]) or None)
+
+    async def delete_session(self, tenant: str, session_id: str, account: str) -> str:
+        """Delete a closed session with its history: ``deleted``, ``missing`` or ``open``."""
+        try:
+            r = list(await self._delete(args=[tenant_prefix(tenant), tenant, session_id, account]))
+        except RedisError as exc:
+            raise StoreError(f"store script delete_session failed: {exc}") from exc
+        return str(r[0])
+
+    async def create_number(self, number: CpaasNumber) -> bool:
+        """Store a new number; False when it exists already (in this or another tenant)."""
+        p = tenant_prefix(number.tenant)
+        args = [
+            "sb:num:" + number.number, p + "num:" + number.number, p + "nums", number.tenant,
+            number.number, number.model_dump_json(),
+        ]  # fmt: skip
+        try:
+            return bool(await self._create(args=args))
+        except RedisError as exc:
+            raise StoreError(f"cannot create number: {exc}") from exc
+
+    async def update_number(
+        self, tenant: str, number: str, change: Callable[[CpaasNumber], CpaasNumber | None]
+    ) -> tuple[CpaasNumber, CpaasNumber] | None:
+        """Read-modify-write one number atomically (optimistic, retried on conflict).
+
+        ``change`` gets the stored number and returns the new one (``None``: leave it).
+        Returns (before, after), or ``None`` when the number does not exist.
+        """
+        key = tenant_prefix(tenant) + "num:" + number
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        return None
+                    before = CpaasNumber.model_validate_json(raw)
+                    after = change(before)
+                    if after is None or after == before:
+                        return before, before
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, after.model_dump_json())
+                    await pipe.execute()
+                    return before, after
+                except WatchError:
+                    continue
+                finally:
+                    await pipe.reset()  # type: ignore[no-untyped-call]
