@@ -145,8 +145,9 @@ class PersonalInbox:
     def owns(message: Message) -> bool:
         return personal_number(message.stream) is not None
 
-    async def deliver(self, number: CpaasNumber, message: Message) -> None:
-        """Durably accept an inbound message to one of our numbers (see ``Pipeline.submit``).
+    async def deliver(self, number: CpaasNumber, message: Message) -> bool:
+        """Durably accept an inbound message to one of our numbers (see ``Pipeline.submit``);
+        False when it was dropped (blocked sender).
 
         A number assigned to a media stream files it under that stream instead.
         """
@@ -160,7 +161,7 @@ class PersonalInbox:
         dedupe = None
         if routed.provider_message_id:
             dedupe = f"{routed.channel.value}:{routed.account}:{routed.provider_message_id}"
-        await self.pipeline.submit(routed, dedupe_key=dedupe)
+        return await self.pipeline.submit(routed, dedupe_key=dedupe)
 
     async def route(self, message: Message) -> InboxRoute | None:
         """Who gets a personal-inbox message now; ``None`` when the number is no longer a

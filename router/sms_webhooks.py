@@ -132,19 +132,11 @@ def _message(tenant: str, number: CpaasNumber, sms: InboundSms) -> Message:
 
 
 async def _file(rt: Runtime, number: CpaasNumber, message: Message) -> None:
-    if isinstance(number.target, StreamTarget):
-        dedupe = f"{CHANNEL}:{number.number}:{message.provider_message_id}"
-        try:
-            await rt.pipeline.submit(message, dedupe_key=dedupe)
-        except NotFoundError as exc:
-            rt.metrics.messages_in.labels(CHANNEL, "rejected").inc()
-            log.warning("SMS to %s not filed: %s", number.number, exc)
-            return
-    else:
-        inbox = getattr(rt, "personal_inbox", None)
-        if inbox is None:
-            rt.metrics.messages_in.labels(CHANNEL, "rejected").inc()
-            log.warning("SMS to %s not filed: no personal inbox", number.number)
-            return
-        await inbox.deliver(number, message)
-    rt.metrics.messages_in.labels(CHANNEL, "accepted").inc()
+    try:
+        accepted = await rt.personal_inbox.deliver(number, message)
+    except NotFoundError as exc:
+        rt.metrics.messages_in.labels(CHANNEL, "rejected").inc()
+        log.warning("SMS to %s not filed: %s", number.number, exc)
+        return
+    # A blocked sender's message is dropped (still answered 200).
+    rt.metrics.messages_in.labels(CHANNEL, "accepted" if accepted else "blocked").inc()
