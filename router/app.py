@@ -12,6 +12,7 @@ from router import (
     accounts_api,
     agent_ws,
     api,
+    bots_api,
     cpaas_api,
     links,
     numbers_api,
@@ -96,6 +97,14 @@ def create_app(
     app.router.add_put(accounts + "/{account_id}", accounts_api.update_account)
     app.router.add_delete(accounts + "/{account_id}", accounts_api.delete_account)
     app.router.add_post(accounts + "/{account_id}/test-connection", accounts_api.test_connection)
+    bot_accounts = "/api/v1/bot-accounts"
+    app.router.add_get(bot_accounts, bots_api.list_accounts)
+    app.router.add_post(bot_accounts, bots_api.create_account)
+    app.router.add_get(bot_accounts + "/{account_id}", bots_api.get_account)
+    app.router.add_patch(bot_accounts + "/{account_id}", bots_api.update_account)
+    app.router.add_put(bot_accounts + "/{account_id}", bots_api.update_account)
+    app.router.add_delete(bot_accounts + "/{account_id}", bots_api.delete_account)
+    app.router.add_post(bot_accounts + "/{account_id}/test-connection", bots_api.test_connection)
     app.router.add_post(accounts + "/{account_id}/set-webhook", accounts_api.set_webhook)
     app.router.add_get("/media/{account_id}/{media_id}", webhooks.media)
     app.router.add_get("/api/v1/media-streams", streams_api.list_streams)

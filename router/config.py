@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from bots.accounts import BotAccount
 from channels.accounts import IntegrationAccount
 from channels.cpaas import (
     AlertRecipient,
@@ -82,6 +83,24 @@ class ApiUserConfig(_Model):
     privileges: tuple[Literal["use_sms_api"], ...] = ()
 
 
+PERSON_KEYWORDS = ("agent", "human", "person", "representative", "operator")
+
+
+class BotModeConfig(_Model):
+    """A media stream's bot (``router.bots``): which account, and what it does."""
+
+    account: str = Field(min_length=1, max_length=64)
+    mode: Literal["self_service", "routing", "agent_assist", "self_service_and_assist"]
+    # Intents that hand a self-service conversation to an agent.
+    handoff_intents: tuple[str, ...] = ()
+    # A self-service answer less sure than this hands off (engines without a score: ignored).
+    confidence_threshold: float = Field(default=0.4, ge=0, le=1)
+    # Routing: detected intent -> queue (else the stream's queue).
+    intent_queues: dict[str, Ident] = Field(default_factory=dict)
+    # Words by which the customer asks for a person (whole words, case-insensitive).
+    person_keywords: tuple[str, ...] = PERSON_KEYWORDS
+
+
 class MediaStreamConfig(_Model):
     id: Ident
     name: str = ""
@@ -108,6 +127,8 @@ class MediaStreamConfig(_Model):
     initial_reply: str | None = None
     # Sent instead of initial_reply when a conversation opens outside business hours.
     after_hours_reply: str | None = None
+    # A bot account's mode on this stream (self-service, routing, agent assist).
+    bot: BotModeConfig | None = None
 
     @model_validator(mode="after")
     def _escalation_target(self) -> Self:
@@ -158,6 +179,7 @@ class TenantConfig(_Model):
     api_users: tuple[ApiUserConfig, ...] = ()
     media_streams: tuple[MediaStreamConfig, ...] = ()
     integration_accounts: tuple[IntegrationAccount, ...] = ()
+    bot_accounts: tuple[BotAccount, ...] = ()
     numbers: tuple[NumberConfig, ...] = ()
     # CPaaS platforms (applied without a provider check) and who receives alert emails.
     cpaas_platforms: tuple[CpaasPlatform, ...] = ()
@@ -225,6 +247,26 @@ class TenantConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _bots(self) -> Self:
+        _unique("bot_accounts", [a.id for a in self.bot_accounts])
+        _unique("bot_accounts (name)", [a.name for a in self.bot_accounts])
+        bots = {a.id for a in self.bot_accounts}
+        queues = {q.id for q in self.queues}
+        for i, stream in enumerate(self.media_streams):
+            if stream.bot is None:
+                continue
+            if stream.bot.account not in bots:
+                raise ValueError(
+                    f"media_streams[{i}].bot.account: unknown bot account {stream.bot.account!r}"
+                )
+            for intent, queue in stream.bot.intent_queues.items():
+                if queue not in queues:
+                    raise ValueError(
+                        f"media_streams[{i}].bot.intent_queues.{intent}: unknown queue {queue!r}"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _number_targets(self) -> Self:
         _unique("numbers", [n.number for n in self.numbers])
         for i, number in enumerate(self.numbers):
@@ -275,6 +317,7 @@ class Config(_Model):
         _unique(
             "integration_accounts", [a.id for t in self.tenants for a in t.integration_accounts]
         )
+        _unique("bot_accounts", [a.id for t in self.tenants for a in t.bot_accounts])
         # A phone number belongs to one tenant.
         _unique("numbers", [n.number for t in self.tenants for n in t.numbers])
         # CPaaS webhook URLs carry only the platform id.

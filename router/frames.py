@@ -177,6 +177,13 @@ def message_frame(message: Message, client_id: str | None = None) -> str:
     )
 
 
+def suggestions_frame(session_id: str, seq: int, suggestions: list[str]) -> str:
+    """Agent assist: the bot's suggested replies to the customer message ``seq``."""
+    return dumps(
+        {"type": "suggestions", "session_id": session_id, "seq": seq, "suggestions": suggestions}
+    )
+
+
 def blocked_frame(session_id: str, party: str) -> str:
     return dumps({"type": "blocked", "session_id": session_id, "party": party})
 

@@ -34,6 +34,7 @@ from router.store import RedisStore
 from router.store.base import IngestOutcome
 
 if TYPE_CHECKING:
+    from router.bots import BotDesk
     from router.metrics import Metrics
     from router.personal_inbox import PersonalInbox
 
@@ -68,6 +69,8 @@ class Pipeline:
         self.clock = clock
         # Personal SMS inboxes decide who gets their conversations (set by the runtime).
         self.personal: PersonalInbox | None = None
+        # Bots on media streams (router.bots; set by the runtime).
+        self.bots: BotDesk | None = None
         # SMS consent keywords and blocked numbers (every SMS channel).
         self.consent = ConsentService(store, conversations)
         self.blocking = Blocking(store, conversations, metrics)
@@ -122,11 +125,20 @@ class Pipeline:
             dedupe_key=work.dedupe_key,
             assign_to=route.assign_to if route else None,
             hold=route.hold if route else False,
+            with_bot=(
+                route is None
+                and self.bots is not None
+                and stream.bot is not None
+                and stream.bot.mode != "agent_assist"
+            ),
         )
         filed = message.model_copy(update={"session_id": result.session_id, "seq": result.seq})
         await self.consent.on_inbound(filed, duplicate=result.outcome is IngestOutcome.DUPLICATE)
         if route is not None and self.personal is not None:
             await self.personal.filed(filed, result)  # straight to the user (or held)
+            return
+        if result.state == "with_bot":
+            await self._with_bot(filed, result.outcome, stream)
             return
         if result.outcome in (IngestOutcome.NEW, IngestOutcome.REOPENED):
             preferred = result.last_agent if stream.use_last_agent else None
@@ -143,6 +155,28 @@ class Pipeline:
             await self.delivery.frame_to_agent(
                 message.tenant, result.agent, result.agent_node, frames.message_frame(filed)
             )
+            if self.bots is not None and result.outcome is not IngestOutcome.DUPLICATE:
+                await self.bots.assist(filed, stream, result.agent, result.agent_node)
+
+    async def _with_bot(
+        self, filed: Message, outcome: IngestOutcome, stream: MediaStreamConfig
+    ) -> None:
+        """A customer message of a conversation with the bot (router.bots)."""
+        assert filed.session_id is not None
+        if self.bots is None or stream.bot is None or outcome is IngestOutcome.DUPLICATE:
+            # No bot (any more), or a redelivery the bot may already have answered: an agent.
+            if self.bots is not None:
+                await self.bots.handoff(filed.tenant, filed.session_id, stream.queue, "no bot")
+            return
+        if outcome is IngestOutcome.EXISTING and stream.bot.mode != "routing":
+            await self.bots.self_service(filed, stream)
+            return
+        await self.bots.on_new(filed, stream)
+        if stream.bot.mode == "routing" and outcome is IngestOutcome.NEW:
+            try:
+                await self._opening_reply(filed, filed.session_id, stream)
+            except ConflictError as exc:
+                log.info("no opening reply in %s: %s", filed.session_id, exc.message)
 
     async def _opening_reply(
         self, message: Message, session_id: str, stream: MediaStreamConfig

@@ -83,6 +83,13 @@ async def apply_config(store: RedisStore, config: Config) -> None:
                 raise ConfigError(
                     f"tenants[{tenant.id}].integration_accounts[{account.id}]: {exc.message}"
                 ) from None
+        for bot in tenant.bot_accounts:
+            try:
+                await store.bots.put(bot.model_copy(update={"tenant": tenant.id}), create=False)
+            except ConflictError as exc:
+                raise ConfigError(
+                    f"tenants[{tenant.id}].bot_accounts[{bot.id}]: {exc.message}"
+                ) from None
         # CPaaS platforms from the file are saved without a provider check (start-up must not
         # depend on the provider); the file wins over API changes to the same ids.
         for recipient in tenant.alert_recipients:

@@ -17,6 +17,7 @@ from queues.base import Broker
 from router import frames
 from router.alerts import Alerter
 from router.auth import Tokens
+from router.bots import BotDesk
 from router.config import Config
 from router.conversations import Conversations
 from router.delivery import Delivery, LocalSockets, cancel_quietly
@@ -62,6 +63,8 @@ class Runtime:
     numbers: NumberService = field(init=False)
     # Alert emails (router.alerts).
     alerter: Alerter = field(init=False)
+    # Bots on media streams (router.bots); ``bots.engine_factory`` is replaceable in tests.
+    bots: BotDesk = field(init=False)
 
     def __post_init__(self) -> None:
         self.alerter = Alerter(self.settings)
@@ -71,6 +74,10 @@ class Runtime:
         )
         self.personal_inbox.alerter = self.alerter
         self.pipeline.personal = self.personal_inbox
+        self.bots = BotDesk(
+            self.store, self.conversations, self.delivery, lambda: self.channels.session
+        )
+        self.pipeline.bots = self.bots
         self.numbers = NumberService(
             self.store, self.conversations, self.personal_inbox,
             inteliquent_provider(self.channels),

@@ -290,6 +290,7 @@
       }
       case "session_closed": onSessionClosed(f); break;
       case "blocked": onBlocked(f); break;
+      case "suggestions": renderSuggestions(f); break;
       case "opt_in_request": addOptIn(f); break;
       case "opt_in_state": removeOptIn(f.number); break;
       case "queue_status": renderQueue(f); break;
@@ -658,6 +659,26 @@
     conv.list.insertBefore(li, after || null);
     conv.list.scrollTop = conv.list.scrollHeight;
     if (m.direction === "inbound" && document.activeElement !== conv.input) conv.pane.classList.add("unread");
+  }
+
+  /** Agent assist: the bot's suggested replies; a click fills the reply and sends it. */
+  function renderSuggestions(f) {
+    const conv = convs.get(f.session_id);
+    if (!conv || conv.closed) return;
+    if (!conv.suggestions) {
+      conv.suggestions = el("div", "suggestions", null, { "data-testid": "suggestions", "aria-label": "Suggested replies" });
+      conv.reply.before(conv.suggestions);
+    }
+    conv.suggestions.textContent = "";
+    for (const text of f.suggestions || []) {
+      const btn = el("button", "button subtle", text, { type: "button", "data-testid": "suggestion", "data-seq": String(f.seq ?? "") });
+      btn.addEventListener("click", () => {
+        conv.input.value = text;
+        conv.suggestions.textContent = "";
+        sendReply(conv);
+      });
+      conv.suggestions.appendChild(btn);
+    }
   }
 
   function sendReply(conv) {

@@ -47,6 +47,7 @@ from router.store.base import (
     Timer,
     tenant_prefix,
 )
+from router.store.bots import BotStore
 from router.store.consent import ConsentStore
 from router.store.cpaas import CpaasStore
 from router.store.deliveries import DeliveryStore
@@ -65,6 +66,7 @@ _SCRIPTS = (
     "claim_timers",
     "complete_timer",
     "queue_stats",
+    "bot_handoff",
 )
 # A queued session must reach the broker within this time, else the outbox timer re-publishes it.
 OUTBOX_DELAY_MS = 5000
@@ -101,6 +103,7 @@ class RedisStore:
         self.consent = ConsentStore(client)
         self.sms = SmsStore(client)
         self.inbox = InboxStore(client)
+        self.bots = BotStore(client)
         lib = _read_script("lib")
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(lib + "\n" + _read_script(name)) for name in _SCRIPTS
@@ -155,11 +158,13 @@ class RedisStore:
         dedupe_key: str | None,
         assign_to: str | None = None,
         hold: bool = False,
+        with_bot: bool = False,
     ) -> IngestResult:
         """File an inbound message; see ``scripts/ingest.lua``.
 
         ``assign_to`` (personal inbox) assigns a new or reopened session to that agent
-        directly, outside its capacity; ``hold`` keeps it unrouted in state ``new``.
+        directly, outside its capacity; ``hold`` keeps it unrouted in state ``new``;
+        ``with_bot`` starts it in state ``with_bot`` (self-service bot, not in the waiting line).
         """
         r = await self._run(
             "ingest",
@@ -184,6 +189,7 @@ class RedisStore:
                 OUTBOX_DELAY_MS,
                 assign_to or "",
                 "1" if hold else "0",
+                "1" if with_bot else "0",
             ],
         )
         return IngestResult(
@@ -303,6 +309,15 @@ class RedisStore:
         if r[0] != "requeued":
             return str(r[0]), 0, None
         return "requeued", int(r[1]), _s(r[2])
+
+    async def bot_handoff(self, tenant: str, session_id: str, *, queue: str) -> int | None:
+        """with_bot -> queued in ``queue`` (waiting line, outbox timer); the new epoch, or None
+        when the session is no longer with the bot."""
+        r = await self._run(
+            "bot_handoff",
+            [tenant_prefix(tenant), tenant, session_id, queue, now_ms(), OUTBOX_DELAY_MS],
+        )
+        return int(r[1]) if r[0] == "queued" else None
 
     async def load_session(
         self, tenant: str, session_id: str, *, with_history: bool = True

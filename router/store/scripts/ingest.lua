@@ -5,7 +5,8 @@
 --       8 message json, 9 channel, 10 account, 11 party json, 12 queue, 13 priority,
 --       14 skills csv, 15 reopen allowed (1/0), 16 inactivity ms, 17 dedupe ttl s,
 --       18 outbox delay ms, 19 assign to this agent directly ("" = route; personal inbox),
---       20 hold a new / reopened session unrouted (1/0; personal inbox awaiting opt-in)
+--       20 hold a new / reopened session unrouted (1/0; personal inbox awaiting opt-in),
+--       21 start a new / reopened session with the self-service bot (1/0; not in the line)
 local P, tenant, now = ARGV[1], ARGV[2], tonumber(ARGV[7])
 local dk = P .. "d:" .. ARGV[5]
 if ARGV[5] ~= "" then
@@ -54,6 +55,10 @@ if outcome ~= "existing" and (ARGV[19] or "") ~= "" then
 elseif outcome ~= "existing" and ARGV[20] == "1" then
   epoch = redis.call("HINCRBY", sk, "epoch", 1)
   redis.call("HSET", sk, "state", "new", "direct", "1")
+  redis.call("HDEL", sk, "closed_at", "close_reason", "reopen_until", "agent")
+elseif outcome ~= "existing" and ARGV[21] == "1" then
+  epoch = redis.call("HINCRBY", sk, "epoch", 1)
+  redis.call("HSET", sk, "state", "with_bot", "queue", ARGV[12])
   redis.call("HDEL", sk, "closed_at", "close_reason", "reopen_until", "agent")
 elseif outcome ~= "existing" then
   epoch = redis.call("HINCRBY", sk, "epoch", 1)
