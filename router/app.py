@@ -9,19 +9,14 @@ from aiohttp import web
 
 from queues.base import Broker
 from router import (
-    accounts_api,
+    admin,
     agent_ws,
     api,
-    bots_api,
-    cpaas_api,
+    api_routes,
     links,
-    numbers_api,
-    oauth,
     openapi,
     pages,
-    sms_api,
     sms_webhooks,
-    streams_api,
     webchat,
     webhooks,
 )
@@ -77,42 +72,29 @@ def create_app(
     app.router.add_get("/agent/ws", agent_ws.agent_socket)
     app.router.add_get("/chat/{tenant}/{stream}", webchat.chat_page)
     app.router.add_get("/chat/{tenant}/{stream}/ws", webchat.chat_socket)
-    app.router.add_post("/oauth/token", oauth.token)
-    app.router.add_get("/api/v1/openapi.json", openapi.openapi_json)
-    app.router.add_get("/api/v1/queues/{queue}/status", api.queue_status)
-    app.router.add_get("/api/v1/sessions/{session_id}", api.get_session)
+    # Every /api/v1 route is declared in router.api_routes and documented by this call.
+    for routes in (
+        api_routes.AUTH,
+        api_routes.CORE,
+        api_routes.ACCOUNTS,
+        api_routes.BOTS,
+        api_routes.STREAMS,
+        api_routes.CPAAS,
+        api_routes.NUMBERS,
+        api_routes.SMS,  # SMS/MMS API, consent ledger, blocked numbers
+        api_routes.EVENTS,  # event-webhook subscriptions and their delivery logs
+    ):
+        openapi.register(app, routes)
     app.router.add_get("/docs/api", pages.api_docs)
+    admin.routes(app.router)
     # Before the generic /webhooks/{type}/{account_id}, which would take it otherwise.
     app.router.add_post(
         sms_webhooks.webhook_path("{platform_id}"), sms_webhooks.inteliquent_webhook
     )
     app.router.add_route("GET", "/webhooks/{type}/{account_id}", webhooks.webhook)
     app.router.add_route("POST", "/webhooks/{type}/{account_id}", webhooks.webhook)
-    accounts = "/api/v1/integration-accounts"
-    app.router.add_get(accounts, accounts_api.list_accounts)
-    app.router.add_post(accounts, accounts_api.create_account)
-    app.router.add_post(accounts + "/generate-token", accounts_api.generate_token)
-    app.router.add_get(accounts + "/{account_id}", accounts_api.get_account)
-    app.router.add_patch(accounts + "/{account_id}", accounts_api.update_account)
-    app.router.add_put(accounts + "/{account_id}", accounts_api.update_account)
-    app.router.add_delete(accounts + "/{account_id}", accounts_api.delete_account)
-    app.router.add_post(accounts + "/{account_id}/test-connection", accounts_api.test_connection)
-    bot_accounts = "/api/v1/bot-accounts"
-    app.router.add_get(bot_accounts, bots_api.list_accounts)
-    app.router.add_post(bot_accounts, bots_api.create_account)
-    app.router.add_get(bot_accounts + "/{account_id}", bots_api.get_account)
-    app.router.add_patch(bot_accounts + "/{account_id}", bots_api.update_account)
-    app.router.add_put(bot_accounts + "/{account_id}", bots_api.update_account)
-    app.router.add_delete(bot_accounts + "/{account_id}", bots_api.delete_account)
-    app.router.add_post(bot_accounts + "/{account_id}/test-connection", bots_api.test_connection)
-    app.router.add_post(accounts + "/{account_id}/set-webhook", accounts_api.set_webhook)
     app.router.add_get("/media/{account_id}/{media_id}", webhooks.media)
-    app.router.add_get("/api/v1/media-streams", streams_api.list_streams)
-    app.router.add_get("/api/v1/media-streams/{stream_id}", streams_api.get_stream)
-    cpaas_api.add_routes(app.router)
-    numbers_api.add_routes(app.router)
     app.router.add_get("/l/{token}", links.follow_link)
-    sms_api.add_routes(app)  # SMS/MMS API, consent ledger, blocked numbers
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

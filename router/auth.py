@@ -48,6 +48,11 @@ class Tokens:
         raw = await self.store.get_token(_digest(token))
         return Principal.model_validate_json(raw) if raw else None
 
+    async def revoke(self, token: str | None) -> None:
+        """Forget a token (admin console logout); unknown tokens are ignored."""
+        if token and len(token) <= 200:
+            await self.store.delete_token(_digest(token))
+
     async def check_password(
         self, tenant: str, username: str, password: str, *, kind: str
     ) -> Principal | None:

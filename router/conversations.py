@@ -18,6 +18,7 @@ from router.config import Config, MediaStreamConfig, TenantConfig
 from router.consent import SMS_CHANNELS, ensure_can_send
 from router.delivery import Delivery
 from router.errors import ConflictError, NotFoundError
+from router.event_bus import EventBus
 from router.events import NodeFrame, OutboundWork, QueueItem, envelope
 from router.models import (
     AgentState,
@@ -46,6 +47,7 @@ class Conversations:
         self.broker = broker
         self.delivery = delivery
         self.partitions = partitions
+        self.events: EventBus | None = None  # event webhooks, set by the runtime
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -113,6 +115,10 @@ class Conversations:
         if result.state is AgentState.READY:
             for queue in result.queues:
                 await self.store.kick(tenant, queue)
+        if self.events is not None:
+            await self.events.emit(tenant, "agent.state_changed", {
+                "agent": agent, "state": result.state.value, "reason": result.reason,
+            })  # fmt: skip
         frame = frames.state_frame(result.state, result.reason, result.load, result.capacity)
         await self.delivery.frame_to_agent(tenant, agent, self.delivery.node_id, frame)
         return frame
@@ -123,6 +129,9 @@ class Conversations:
         outcome = await self.store.accept(tenant, session_id, agent, offer_id)
         if outcome != "assigned":
             raise ConflictError("offer_not_available", "this offer is no longer available")
+        if self.events is not None:
+            data = {"session_id": session_id, "agent": agent, "offer_id": offer_id}
+            await self.events.emit(tenant, "conversation.assigned", data)
         await self.delivery.to_agent(
             tenant,
             agent,
@@ -269,6 +278,9 @@ class Conversations:
             raise ConflictError("not_assigned", "this conversation is not assigned to you")
         if result.outcome != "closed":
             return result.outcome in ("already", "missing")
+        if self.events is not None:
+            data = {"session_id": session_id, "reason": reason, "agent": result.agent}
+            await self.events.emit(tenant, "conversation.closed", data)
         closed = frames.closed_frame(session_id, reason)
         if result.agent:
             await self.delivery.frame_to_agent(tenant, result.agent, result.agent_node, closed)
@@ -325,6 +337,11 @@ class Conversations:
         )
         if outcome != "requeued":
             raise ConflictError("not_assigned", "this conversation is not assigned to you")
+        if self.events is not None:
+            await self.events.emit(tenant, "conversation.transferred", {
+                "session_id": session_id, "from_agent": agent, "queue": target_queue,
+                "to_agent": to_agent, "escalation": escalation,
+            })  # fmt: skip
         await self.delivery.frame_to_agent(
             tenant, agent, self.delivery.node_id,
             frames.closed_frame(session_id, "escalated" if escalation else "transferred"),

@@ -336,16 +336,3 @@ async def delete_recipient(request: web.Request) -> web.Response:
             return error_response(409, "last_alert_recipient", message)
         await rt.store.cpaas.delete_alert_recipient(who.tenant, recipient_id)
     return web.Response(status=204)
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    platforms, recipients = "/api/v1/cpaas-platforms", "/api/v1/alert-recipients"
-    router.add_get(platforms, list_platforms)
-    router.add_post(platforms, create_platform)
-    router.add_get(platforms + "/{platform_id}", get_platform)
-    router.add_patch(platforms + "/{platform_id}", update_platform)
-    router.add_delete(platforms + "/{platform_id}", delete_platform)
-    router.add_get(recipients, list_recipients)
-    router.add_post(recipients, create_recipient)
-    router.add_patch(recipients + "/{recipient_id}", update_recipient)
-    router.add_delete(recipients + "/{recipient_id}", delete_recipient)

@@ -366,14 +366,3 @@ async def delete_messages(request: web.Request) -> web.Response:
         return _not_found()
     deleted = await rt.numbers.delete_messages(who.tenant, current.number)
     return web.json_response({"number": current.number, "deleted_sessions": deleted})
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    base = "/api/v1/numbers"
-    router.add_get(base, list_numbers)
-    router.add_post(base, create_number)
-    router.add_get(base + "/{number}", get_number)
-    router.add_patch(base + "/{number}", update_number)
-    router.add_delete(base + "/{number}", delete_number)
-    router.add_post(base + "/{number}/reset-opt-in", reset_opt_in)
-    router.add_delete(base + "/{number}/messages", delete_messages)

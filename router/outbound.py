@@ -24,6 +24,7 @@ from channels.registry import ChannelRegistry
 from queues import names
 from queues.base import Broker, Envelope, QueueSpec, Reject, Retry
 from router.consent import SMS_CHANNELS, refusal
+from router.event_bus import EventBus, message_data
 from router.events import OutboundWork
 from router.metrics import Metrics
 from router.models import ChannelKind, Message, MessageStatus
@@ -60,6 +61,7 @@ class OutboundWorker:
         # CPaaS SMS numbers (router.sms_outbound), set by the runtime.
         self.sms: SmsAdapters | None = None
         self._serial = KeyedSerializer()
+        self.events: EventBus | None = None  # event webhooks, set by the runtime
 
     async def start(self) -> None:
         for i in range(self.partitions):
@@ -133,6 +135,9 @@ class OutboundWorker:
     async def _sent(self, work: OutboundWork, receipt: SendReceipt) -> None:
         message = work.message
         self.metrics.messages_out.labels(message.channel.value, "sent").inc()
+        if self.events is not None:
+            data = message_data(message.model_copy(update={"session_id": work.session_id}))
+            await self.events.emit(work.tenant, "message.sent", data)
         if message.seq is None:
             return
         if receipt.provider_message_ids:
@@ -154,4 +159,8 @@ class OutboundWorker:
                 work.tenant, work.session_id, message.seq, MessageStatus.FAILED, reason
             )
         log.info("outbound message %s failed: %s", message.id, reason)
+        if self.events is not None:
+            failed = message.model_copy(update={"session_id": work.session_id})
+            data = {**message_data(failed), "reason": reason}
+            await self.events.emit(work.tenant, "message.failed", data)
         raise Reject(reason)

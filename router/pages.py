@@ -7,6 +7,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from router import openapi
 from router.config import DEMO_CREDENTIALS
 from router.keys import RUNTIME
 
@@ -52,4 +53,7 @@ async def agent_desktop(request: web.Request) -> web.Response:
 
 
 async def api_docs(request: web.Request) -> web.Response:
-    return render_page(request, "api_docs.html", {})
+    """Every operation of the OpenAPI document, rendered server-side (no JS, no assets)."""
+    document = openapi.build_document(openapi.routes_of(request.app))
+    context = {"openapi": document["openapi"], **openapi.docs_context(document)}
+    return render_page(request, "api_docs.html", context)

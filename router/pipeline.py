@@ -35,6 +35,7 @@ from router.store.base import IngestOutcome
 
 if TYPE_CHECKING:
     from router.bots import BotDesk
+    from router.event_bus import EventBus
     from router.metrics import Metrics
     from router.personal_inbox import PersonalInbox
 
@@ -75,6 +76,8 @@ class Pipeline:
         self.consent = ConsentService(store, conversations)
         self.blocking = Blocking(store, conversations, metrics)
         self._serial = KeyedSerializer()
+        # Event webhooks (router.event_bus; set by the runtime).
+        self.events: EventBus | None = None
 
     async def declare(self) -> None:
         for i in range(self.partitions):
@@ -134,6 +137,8 @@ class Pipeline:
         )
         filed = message.model_copy(update={"session_id": result.session_id, "seq": result.seq})
         await self.consent.on_inbound(filed, duplicate=result.outcome is IngestOutcome.DUPLICATE)
+        if self.events is not None and result.outcome is not IngestOutcome.DUPLICATE:
+            await self.events.filed(filed, result, queue=None if route else stream.queue)
         if route is not None and self.personal is not None:
             await self.personal.filed(filed, result)  # straight to the user (or held)
             return

@@ -24,6 +24,7 @@ from queues import names
 from queues.base import Broker, Envelope, QueueSpec
 from router.config import Config
 from router.delivery import Delivery, cancel_quietly
+from router.event_bus import EventBus
 from router.events import NodeFrame, QueueItem
 from router.store import RedisStore
 
@@ -44,6 +45,7 @@ class WaitingLine:
         self.delivery = delivery
         self.items: dict[str, tuple[QueueItem, asyncio.Future[None]]] = {}
         self.wake = asyncio.Event()
+        self.events: EventBus | None = None  # event webhooks, set by the Dispatcher
 
     async def handle(self, env: Envelope) -> None:
         item = QueueItem.model_validate_json(env.body)
@@ -87,6 +89,12 @@ class WaitingLine:
                     session_id=item.session_id,
                     offer_id=offer_id,
                 )
+                if self.events is not None:
+                    await self.events.emit(self.tenant, "conversation.offered", {
+                        "session_id": item.session_id, "queue": self.queue,
+                        "agent": result.agent, "offer_id": offer_id,
+                        "expires_at": expires.isoformat(),
+                    })  # fmt: skip
                 await self.delivery.to_agent(self.tenant, result.agent, result.node, frame)
             elif result.outcome == "stale":
                 _resolve(done)
@@ -108,6 +116,7 @@ class Dispatcher:
         # Checked every pass, so a cancellation swallowed in a client library cannot keep a
         # loop (and close()) running forever.
         self._stopping = False
+        self.events: EventBus | None = None  # event webhooks, set by the runtime
 
     async def declare(self) -> None:
         for tenant in self.config.tenants:
@@ -121,6 +130,7 @@ class Dispatcher:
                 line = WaitingLine(
                     tenant.id, queue.id, queue.offer_timeout_seconds, self.store, self.delivery
                 )
+                line.events = self.events
                 self.lines[(tenant.id, queue.id)] = line
 
     async def start(self) -> None:

@@ -21,6 +21,7 @@ from router.bots import BotDesk
 from router.config import Config
 from router.conversations import Conversations
 from router.delivery import Delivery, LocalSockets, cancel_quietly
+from router.event_bus import EventBus
 from router.metrics import Metrics
 from router.models import QueueStats
 from router.numbers import NumberService, inteliquent_provider
@@ -65,6 +66,8 @@ class Runtime:
     alerter: Alerter = field(init=False)
     # Bots on media streams (router.bots); ``bots.engine_factory`` is replaceable in tests.
     bots: BotDesk = field(init=False)
+    # Signed event webhooks for integrators (router.event_bus).
+    events: EventBus = field(init=False)
 
     def __post_init__(self) -> None:
         self.alerter = Alerter(self.settings)
@@ -78,6 +81,9 @@ class Runtime:
             self.store, self.conversations, self.delivery, lambda: self.channels.session
         )
         self.pipeline.bots = self.bots
+        self.events = EventBus(self.store, self.broker, lambda: self.channels.session)
+        self.pipeline.events = self.conversations.events = self.events
+        self.dispatcher.events = self.outbound.events = self.events
         self.numbers = NumberService(
             self.store, self.conversations, self.personal_inbox,
             inteliquent_provider(self.channels),
@@ -130,10 +136,12 @@ class Runtime:
         self.secret = await self.store.shared_secret()
         await self.pipeline.declare()
         await self.dispatcher.declare()
+        await self.events.declare()
         await self.delivery.start()
         await self.pipeline.start()
         await self.outbound.start()
         await self.dispatcher.start()
+        await self.events.start()
         self.scheduler.start()
         self._tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks.append(asyncio.create_task(self._queue_status_push()))

@@ -27,11 +27,6 @@ from router.api import principal_of
 from router.consent import ensure_can_send
 from router.consent_api import (
     SMS_API_PRIVILEGE,
-    consent_ledger,
-    get_consent,
-    list_blocked,
-    put_consent,
-    unblock,
 )
 from router.errors import ConflictError, NotFoundError
 from router.http_errors import error_response
@@ -65,17 +60,6 @@ class SmsSend(BaseModel):
     to: str = Field(min_length=1, max_length=32)
     text: str | None = Field(default=None, max_length=MAX_TEXT)
     media_urls: tuple[MediaUrl, ...] = Field(default=(), max_length=MAX_MEDIA)
-
-
-def add_routes(app: web.Application) -> None:
-    """Every route of the SMS compliance and SMS/MMS API modules."""
-    app.router.add_post("/api/v1/sms/messages", send_message)
-    app.router.add_get("/api/v1/sms/messages/{message_id}", get_message)
-    app.router.add_get("/api/v1/consent-ledger", consent_ledger)
-    app.router.add_get("/api/v1/consent/{account}/{party}", get_consent)
-    app.router.add_put("/api/v1/consent/{account}/{party}", put_consent)
-    app.router.add_get("/api/v1/blocked-numbers", list_blocked)
-    app.router.add_delete("/api/v1/blocked-numbers/{account}/{party}", unblock)
 
 
 def _forbidden() -> web.Response:

@@ -25,7 +25,7 @@ from queues.base import BrokerError
 from router.errors import NotFoundError, StoreError
 from router.http_errors import error_response
 from router.keys import RUNTIME
-from router.models import Message
+from router.models import Message, MessageStatus
 from router.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,13 @@ async def apply_event(
         outcome = "accepted" if accepted else "blocked"  # a blocked number: dropped, still 200
         rt.metrics.messages_in.labels(event.channel.value, outcome).inc()
     elif isinstance(event, StatusUpdate):
-        await deliveries.update_by_provider_id(
+        found = await deliveries.update_by_provider_id(
             tenant, account_id, event.provider_message_id, event.status, event.reason
         )
+        if found is not None and event.status is MessageStatus.DELIVERED:
+            data = {"session_id": found[0], "seq": found[1], "account": account_id,
+                    "provider_message_id": event.provider_message_id}  # fmt: skip
+            await rt.events.emit(tenant, "message.delivered", data)
     elif isinstance(event, Unsubscribed):
         await deliveries.set_unreachable(tenant, account_id, event.party_id, event.reason)
     else:

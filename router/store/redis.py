@@ -51,6 +51,7 @@ from router.store.bots import BotStore
 from router.store.consent import ConsentStore
 from router.store.cpaas import CpaasStore
 from router.store.deliveries import DeliveryStore
+from router.store.events import EventSubscriptionStore
 from router.store.inbox import InboxStore
 from router.store.sms import SmsStore
 
@@ -104,6 +105,7 @@ class RedisStore:
         self.sms = SmsStore(client)
         self.inbox = InboxStore(client)
         self.bots = BotStore(client)
+        self.events = EventSubscriptionStore(client)
         lib = _read_script("lib")
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(lib + "\n" + _read_script(name)) for name in _SCRIPTS
@@ -489,6 +491,9 @@ class RedisStore:
 
     async def get_token(self, token_hash: str) -> str | None:
         return _s(await self._r.get("sb:tok:" + token_hash))
+
+    async def delete_token(self, token_hash: str) -> None:
+        await self._r.delete("sb:tok:" + token_hash)
 
     # -- timers and kicks -----------------------------------------------------------------
 

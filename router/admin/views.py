@@ -1,0 +1,293 @@
+"""Admin console pages: login / logout, live queue dashboard, bot and integration accounts.
+
+Everything is rendered on the server (jinja2) and works without JavaScript; ``admin.js``
+only refreshes the dashboard table from ``/admin/queues.json``. Every page is scoped to the
+signed-in user's tenant. Secrets are never rendered, only whether each one is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bots.accounts import BotAccount
+from bots.errors import BotError
+from channels.accounts import IntegrationAccount
+from channels.base import CheckResult, ConnectionCheck
+from router.admin.session import (
+    CONSOLE_ROLES,
+    COOKIE,
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    AdminSession,
+    admin_page,
+    clear_cookie,
+    csrf_for,
+    csrf_ok,
+    current,
+    forbidden,
+    login_redirect,
+    new_login_nonce,
+    set_cookie,
+)
+from router.keys import RUNTIME
+from router.models import QueueStats
+from router.pages import render_page
+
+LOGIN_TTL = 1800
+STAT_FIELDS = (
+    ("queue_length", "Queue length"),
+    ("longest_waiting_seconds", "Longest wait (s)"),
+    ("logged_on_agents", "Logged on"),
+    ("ready_idle_agents", "Ready (idle)"),
+    ("not_ready_agents", "Not ready"),
+    ("working_agents", "Working"),
+    ("active_agents", "Active"),
+)
+BOT_TYPES = {
+    "lex": "AWS Lex",
+    "lex_v1": "AWS Lex (V1)",
+    "watson": "Watson Assistant",
+    "watson_legacy": "Watson Assistant (Legacy)",
+}
+INTEGRATION_TYPES = {
+    "facebook": "Facebook Messenger",
+    "whatsapp": "WhatsApp",
+    "line": "LINE",
+    "telegram": "Telegram",
+    "viber": "Viber",
+    "vonage": "Vonage",
+}
+# Help texts of the seed (Bot / Chat Suggestions Engine and Integration Accounts properties).
+HELP = {
+    "name": "The unique name of this integration account. It is helpful to have a descriptive"
+    " name if your contact center uses multiple integration accounts of the same type.",
+    "type": "The type of integration account.",
+    "max_api_calls_per_day": "The maximum number of calls that can be done each day. This limit"
+    " is here to keep your account from being charged for additional calls beyond what is"
+    " included in a free account.",
+    "remaining": "Calls left today under Max API calls per day (the same counter every"
+    " Switchboard process uses).",
+    "stream": "The media stream this account's conversations enter.",
+    "test": "Click this button to test the credentials and confirm that the connection is valid.",
+}
+
+
+def _context(session: AdminSession, nav: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "nav_active": "admin",
+        "admin_nav": nav,
+        "who": session.principal,
+        "is_tenant_admin": session.is_tenant_admin,
+        "csrf_field": CSRF_FIELD,
+        "csrf": session.csrf,
+        "help": HELP,
+        **extra,
+    }
+
+
+# -- login / logout --------------------------------------------------------------------------
+
+
+def _login_page(
+    request: web.Request, nonce: str, *, error: str = "", status: int = 200, values: Any = None
+) -> web.Response:
+    response = render_page(
+        request,
+        "admin/login.html",
+        {
+            "nav_active": "admin",
+            "csrf_field": CSRF_FIELD,
+            "csrf": csrf_for(request, nonce, "login"),
+            "error": error,
+            "values": values or {"tenant": "", "username": ""},
+        },
+    )
+    response.set_status(status)
+    response.headers["Cache-Control"] = "no-store"
+    set_cookie(request, response, LOGIN_COOKIE, nonce, LOGIN_TTL)
+    return response
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    if await current(request) is not None:
+        raise web.HTTPSeeOther("/admin")
+    return _login_page(request, request.cookies.get(LOGIN_COOKIE) or new_login_nonce())
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    form = await request.post()
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    if not nonce or not csrf_ok(csrf_for(request, nonce, "login"), form.get(CSRF_FIELD)):
+        return forbidden("missing or wrong CSRF token: reload the login page")
+    tenant, username = str(form.get("tenant", "")).strip(), str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    values = {"tenant": tenant, "username": username}
+    principal = None
+    if tenant and username and password:
+        principal = await rt.tokens.check_password(tenant, username, password, kind="agent")
+    if principal is None:
+        return _login_page(
+            request, nonce, error="Wrong tenant, username or password.", status=401, values=values
+        )
+    if principal.role not in CONSOLE_ROLES:
+        return _login_page(
+            request,
+            nonce,
+            error="Only tenant admins and supervisors can sign in to the admin console.",
+            status=403,
+            values=values,
+        )
+    tenant_cfg = rt.config.tenant(tenant)
+    agent_cfg = tenant_cfg.agent(principal.subject) if tenant_cfg else None
+    principal = principal.model_copy(update={"name": agent_cfg.name if agent_cfg else ""})
+    token = await rt.tokens.issue(principal)
+    response = web.HTTPSeeOther("/admin")
+    set_cookie(request, response, COOKIE, token, rt.tokens.ttl)
+    clear_cookie(response, LOGIN_COOKIE)
+    raise response
+
+
+@admin_page
+async def logout(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    await request.app[RUNTIME].tokens.revoke(session.token)
+    response = login_redirect()
+    clear_cookie(response, COOKIE)
+    raise response
+
+
+# -- dashboard -------------------------------------------------------------------------------
+
+
+async def _queue_stats(request: web.Request, tenant_id: str) -> list[tuple[str, QueueStats]]:
+    rt = request.app[RUNTIME]
+    tenant = rt.config.tenant(tenant_id)
+    if tenant is None:
+        return []
+    return [
+        (queue.name or queue.id, await rt.store.queue_stats(tenant_id, queue.id))
+        for queue in tenant.queues
+    ]
+
+
+@admin_page
+async def dashboard(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    queues = await _queue_stats(request, session.principal.tenant)
+    return render_page(
+        request,
+        "admin/dashboard.html",
+        _context(session, "dashboard", queues=queues, fields=STAT_FIELDS),
+    )
+
+
+@admin_page
+async def queues_json(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    queues = await _queue_stats(request, session.principal.tenant)
+    return web.json_response(
+        {
+            "tenant": session.principal.tenant,
+            "queues": [{"name": name, **s.model_dump(mode="json")} for name, s in queues],
+        }
+    )
+
+
+# -- bot accounts ----------------------------------------------------------------------------
+
+
+def _admins_only() -> web.Response:
+    return forbidden("only tenant admins manage bot and integration accounts")
+
+
+async def _bot_accounts_page(
+    request: web.Request, session: AdminSession, tested: tuple[str, ConnectionCheck] | None = None
+) -> web.Response:
+    rt = request.app[RUNTIME]
+    rows = []
+    for account in await rt.store.bots.list(session.principal.tenant):
+        rows.append(
+            {
+                "account": account,
+                "type_label": BOT_TYPES.get(account.type, account.type),
+                "remaining": await rt.bots.remaining_calls_today(account),
+                "secrets": account.public_view()["secrets"],
+                "check": tested[1] if tested and tested[0] == account.id else None,
+            }
+        )
+    return render_page(request, "admin/bot_accounts.html", _context(session, "bots", rows=rows))
+
+
+@admin_page
+async def bot_accounts(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    if not session.is_tenant_admin:
+        return _admins_only()
+    return await _bot_accounts_page(request, session)
+
+
+async def _bot_check(request: web.Request, account: BotAccount) -> ConnectionCheck:
+    engine = request.app[RUNTIME].bots.engine(account)
+    try:
+        return await engine.test_connection()
+    except BotError as exc:  # e.g. the daily cap or an open breaker
+        return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
+
+
+@admin_page
+async def bot_test_connection(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    if not session.is_tenant_admin:
+        return _admins_only()
+    account = await request.app[RUNTIME].store.bots.get_in(
+        session.principal.tenant, request.match_info["account_id"]
+    )
+    if account is None:
+        raise web.HTTPNotFound(text="no such bot account")
+    check = await _bot_check(request, account)
+    return await _bot_accounts_page(request, session, (account.id, check))
+
+
+# -- integration accounts --------------------------------------------------------------------
+
+
+async def _integration_page(
+    request: web.Request, session: AdminSession, tested: tuple[str, ConnectionCheck] | None = None
+) -> web.Response:
+    rt = request.app[RUNTIME]
+    rows = [
+        {
+            "account": account,
+            "type_label": INTEGRATION_TYPES.get(account.type, account.type),
+            "secrets": account.public_view()["secrets"],
+            "check": tested[1] if tested and tested[0] == account.id else None,
+        }
+        for account in await rt.store.accounts.list(session.principal.tenant)
+    ]
+    return render_page(
+        request, "admin/integration_accounts.html", _context(session, "integrations", rows=rows)
+    )
+
+
+@admin_page
+async def integration_accounts(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    if not session.is_tenant_admin:
+        return _admins_only()
+    return await _integration_page(request, session)
+
+
+async def _integration_check(request: web.Request, account: IntegrationAccount) -> ConnectionCheck:
+    return await request.app[RUNTIME].channels.adapter(account).test_connection()
+
+
+@admin_page
+async def integration_test_connection(
+    request: web.Request, session: AdminSession
+) -> web.StreamResponse:
+    if not session.is_tenant_admin:
+        return _admins_only()
+    account = await request.app[RUNTIME].store.accounts.get_in(
+        session.principal.tenant, request.match_info["account_id"]
+    )
+    if account is None:
+        raise web.HTTPNotFound(text="no such integration account")
+    check = await _integration_check(request, account)
+    return await _integration_page(request, session, (account.id, check))

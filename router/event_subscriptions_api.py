@@ -1,0 +1,177 @@
+"""``/api/v1/event-subscriptions``: a tenant's event-webhook subscriptions (tenant admins).
+
+The signing secret is write-only: generated when omitted, returned once in the create
+response and never again (views show ``secret_set``). Changes invalidate this process's
+subscription cache; other processes pick them up within ``event_bus.CACHE_TTL``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from router.api import principal_of
+from router.event_bus import EVENT_TYPES
+from router.http_errors import error_response
+from router.keys import RUNTIME
+from router.store.events import StoredSubscription
+
+PATH = "/api/v1/event-subscriptions"
+
+
+class SubscriptionInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(max_length=2000)
+    events: tuple[str, ...] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value == ("*",):
+            return value
+        unknown = [e for e in value if e not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(
+                f"unknown event type {unknown[0]!r}; use {', '.join(EVENT_TYPES)} or *"
+            )
+        return tuple(dict.fromkeys(value))
+
+
+def _view(sub: StoredSubscription) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "url": sub.url,
+        "events": list(sub.events),
+        "enabled": sub.enabled,
+        "secret_set": bool(sub.secret),
+        "created_at": sub.created_at,
+    }
+
+
+def _forbidden() -> web.Response:
+    return error_response(403, "forbidden", "only tenant admins manage event subscriptions")
+
+
+def _invalid(exc: ValidationError) -> web.Response:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"][:1]) or None
+    return error_response(400, "invalid", f"{field}: {err['msg']}" if field else err["msg"], field)
+
+
+async def _body(request: web.Request) -> dict[str, Any] | web.Response:
+    if request.content_type != "application/json":
+        return error_response(415, "unsupported_media_type", "send application/json")
+    try:
+        data = json.loads(await request.read())
+    except ValueError:
+        return error_response(400, "malformed_json", "the body is not valid JSON")
+    if not isinstance(data, dict):
+        return error_response(400, "malformed_json", "the body must be a JSON object")
+    return data
+
+
+async def _admin_sub(request: web.Request) -> StoredSubscription | web.Response:
+    who = principal_of(request)
+    if who.role != "tenant_admin":
+        return _forbidden()
+    sub = await request.app[RUNTIME].store.events.get(who.tenant, request.match_info["sub_id"])
+    if sub is None:
+        return error_response(404, "not_found", "no such event subscription", "id")
+    return sub
+
+
+async def list_subscriptions(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != "tenant_admin":
+        return _forbidden()
+    subs = await request.app[RUNTIME].store.events.all(who.tenant)
+    return web.json_response({"items": [_view(s) for s in subs], "total": len(subs)})
+
+
+async def create_subscription(request: web.Request) -> web.Response:
+    who = principal_of(request)
+    if who.role != "tenant_admin":
+        return _forbidden()
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        given = SubscriptionInput.model_validate(body)
+    except ValidationError as exc:
+        return _invalid(exc)
+    secret = given.secret or "whsec_" + secrets.token_urlsafe(32)
+    sub = StoredSubscription(
+        id=uuid.uuid4().hex[:16], tenant=who.tenant, url=given.url, events=given.events,
+        secret=secret, enabled=given.enabled, created_at=datetime.now(UTC).isoformat(),
+    )  # fmt: skip
+    rt = request.app[RUNTIME]
+    await rt.store.events.put(sub)
+    rt.events.invalidate(who.tenant)
+    return web.json_response({**_view(sub), "secret": secret}, status=201)
+
+
+async def get_subscription(request: web.Request) -> web.Response:
+    sub = await _admin_sub(request)
+    return sub if isinstance(sub, web.Response) else web.json_response(_view(sub))
+
+
+async def update_subscription(request: web.Request) -> web.Response:
+    sub = await _admin_sub(request)
+    if isinstance(sub, web.Response):
+        return sub
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    if "id" in body and body["id"] != sub.id:
+        return error_response(400, "invalid", "id cannot be changed", "id")
+    body.pop("id", None)
+    current = {"url": sub.url, "events": sub.events, "enabled": sub.enabled}
+    try:
+        given = SubscriptionInput.model_validate({**current, **body})
+    except ValidationError as exc:
+        return _invalid(exc)
+    update: dict[str, Any] = {"url": given.url, "events": given.events, "enabled": given.enabled}
+    if given.secret is not None:
+        update["secret"] = given.secret  # rotation; still never shown back
+    updated = sub.model_copy(update=update)
+    rt = request.app[RUNTIME]
+    await rt.store.events.put(updated)
+    rt.events.invalidate(sub.tenant)
+    return web.json_response(_view(updated))
+
+
+async def delete_subscription(request: web.Request) -> web.Response:
+    sub = await _admin_sub(request)
+    if isinstance(sub, web.Response):
+        return sub
+    rt = request.app[RUNTIME]
+    await rt.store.events.delete(sub.tenant, sub.id)
+    rt.events.invalidate(sub.tenant)
+    return web.Response(status=204)
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    sub = await _admin_sub(request)
+    if isinstance(sub, web.Response):
+        return sub
+    attempts = await request.app[RUNTIME].store.events.attempts(sub.tenant, sub.id)
+    items = [a.model_dump(mode="json") for a in attempts]
+    return web.json_response({"items": items, "total": len(items)})
