@@ -1,4 +1,4 @@
-"""Bot accounts: one per AWS Lex / IBM Watson Assistant bot, with the seed's properties.
+"""Bot accounts: one per AWS Lex / IBM Watson Assistant bot, with its console's properties.
 
 Declared in the config file or managed through ``/api/v1/bot-accounts`` and kept in the
 store. Secrets are ``SecretStr``: written, used to call the engine, never returned or logged

@@ -1,4 +1,4 @@
-"""Integration accounts: one per provider page, bot or number, with the seeds' properties.
+"""Integration accounts: one per provider page, bot or number, with its console's properties.
 
 Accounts are declared in the config file or managed through ``/api/v1/integration-accounts``
 and stored in the store, so every process sees the same ones. Secrets are ``SecretStr``:

@@ -1,5 +1,5 @@
 """CPaaS platforms (the SMS provider account of a tenant), their numbers, and the admins who
-receive alerts, as in the Kakapo / Inteliquent provisioning guide.
+receive alerts.
 
 A platform holds the provider credentials and three defaults (*User Confirmation Required*,
 *User Can Block Numbers*, *MMS Available*); a number overrides blocking and MMS and is assigned

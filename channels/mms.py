@@ -1,4 +1,4 @@
-"""The MMS rule for outbound messages with attachments (provider-contracts §11.2-11.3).
+"""The MMS rule for outbound messages with attachments (carrier MMS size and type limits).
 
 An outbound message goes as MMS only when MMS is available for the number (platform default,
 number override), both numbers are US numbers, and every attachment is MMS-compliant;

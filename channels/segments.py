@@ -1,4 +1,4 @@
-"""SMS segments: how many billed SMS parts a text takes (provider-contracts §11.4).
+"""SMS segments: how many billed SMS parts a text takes.
 
 Text that fits the GSM 03.38 default alphabet goes as GSM-7: 160 septets in one SMS, 153 per
 part once concatenated (the 6-byte UDH takes the rest). Extension characters (``^ { } [ ] ~

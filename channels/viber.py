@@ -1,7 +1,7 @@
 """Viber REST Bot API adapter.
 
 Follows developers.viber.com/docs/api/rest-bot-api/ (callbacks, ``send_message``,
-``set_webhook``, ``get_account_info``) as summarised in provider-contracts.md section 6.
+``set_webhook``, ``get_account_info``).
 
 Quirks handled:
 - Every API call is a JSON POST to ``{api_base_url}/<endpoint>`` authenticated by the

@@ -1,6 +1,6 @@
 """``/api/v1/cpaas-platforms`` and ``/api/v1/alert-recipients`` (tenant admins only).
 
-Platforms (the Kakapo guide, section 1): creating or updating one first checks its
+Platforms: creating or updating one first checks its
 credentials against the provider; on failure nothing is saved and the answer says why (400
 for refused credentials, 502 when the provider cannot be reached). Secrets are write-only:
 responses show only that they are set, and an update that omits one keeps it. Without an

@@ -165,7 +165,7 @@ class AgentStatus(Frozen):
 
 
 class QueueStats(Frozen):
-    """Live statistics of one queue (the seeds' RouterStatus event)."""
+    """Live statistics of one queue (router status: queue length, waits, agent counts)."""
 
     tenant: str
     queue: str

@@ -2,7 +2,7 @@
 
 ``client`` calls the provider (credentials check, number inventory, per-number webhooks,
 sending), ``webhook`` verifies and parses inbound webhooks, ``adapter`` is the outbound
-channel adapter of one number. See ``docs/sms.md`` and provider-contracts §8.
+channel adapter of one number. See ``docs/sms.md``.
 """
 
 from __future__ import annotations

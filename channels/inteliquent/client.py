@@ -1,6 +1,6 @@
 """The calls Switchboard makes to Inteliquent for one CPaaS platform.
 
-Two APIs, two credentials (``Inteliquent_API_V2-3.yaml``, provider-contracts §8):
+Two APIs, two credentials (Inteliquent's API v2 specification):
 
 - the **Message Broker** (``platform.messaging_base_url``): ``Authorization: Bearer <outbound
   API key>`` (portal: *Message-Broker API Key*); ``publishMessages`` sends, and

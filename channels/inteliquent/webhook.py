@@ -1,4 +1,4 @@
-"""Inbound webhooks of the Message Broker: verification and parsing (provider-contracts §8.2-8.4).
+"""Inbound webhooks of the Message Broker: verification and parsing.
 
 Verification is per platform and fails closed:
 - ``header``: the static header registered with each number's webhook (``headerName`` /

@@ -1,5 +1,4 @@
-"""LINE Messaging API adapter (developers.line.biz/en/reference/messaging-api/; the contract
-summary is provider-contracts.md section 4).
+"""LINE Messaging API adapter (developers.line.biz/en/reference/messaging-api/).
 
 Quirks handled: ``X-Line-Signature`` is base64 (not hex) HMAC-SHA256 of the raw body; the
 console's Verify sends a signed ``"events": []`` (answered 200). Replies are free but need the

@@ -1,5 +1,5 @@
-"""Vonage (Nexmo) SMS channel: the legacy SMS API (developer.vonage.com/messaging/sms;
-provider-contracts §7) plus the inbound side of the Messages API v1.
+"""Vonage (Nexmo) SMS channel: the legacy SMS API (developer.vonage.com/messaging/sms)
+plus the inbound side of the Messages API v1.
 
 Inbound on one URL, told apart by their shape:
 - legacy inbound SMS and delivery receipts, as a GET query string, a POST form or a POST JSON

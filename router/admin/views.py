@@ -59,7 +59,7 @@ INTEGRATION_TYPES = {
     "viber": "Viber",
     "vonage": "Vonage",
 }
-# Help texts of the seed (Bot / Chat Suggestions Engine and Integration Accounts properties).
+# Help texts of the bot and integration account properties.
 HELP = {
     "name": "The unique name of this integration account. It is helpful to have a descriptive"
     " name if your contact center uses multiple integration accounts of the same type.",

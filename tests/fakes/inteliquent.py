@@ -1,5 +1,5 @@
 """A fake Inteliquent: the Message Broker (``/msgbroker/rest/…``) and the Services API
-(``/Services/2.0.0/tnDetail``), as in ``Inteliquent_API_V2-3.yaml`` and provider-contracts §8.
+(``/Services/2.0.0/tnDetail``), as in Inteliquent's API v2 specification.
 
 - Message Broker: every call needs exactly ``Authorization: Bearer <outbound key>`` (else 401
   ``{"success": false, "reason": "UNAUTHORIZED", …}``). ``publishMessages`` takes only

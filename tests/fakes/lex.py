@@ -1,7 +1,7 @@
 """Fake AWS Lex runtime (V2 RecognizeText, V1 PostText) that verifies what AWS verifies.
 
-The SigV4 signature is recomputed with botocore from the received request (provider-contracts
-§9.3): method, URL with host:port, the signed headers, the body and the X-Amz-Date timestamp;
+The SigV4 signature is recomputed with botocore from the received request: method, URL with
+host:port, the signed headers, the body and the X-Amz-Date timestamp;
 a mismatch answers 403 like AWS. Requests are validated against botocore's service model
 (path and body parameters), and replies against the operation's output shape.
 """

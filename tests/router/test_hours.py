@@ -181,7 +181,7 @@ def test_fall_back_in_new_york() -> None:
 
 
 def test_spring_forward_in_dublin() -> None:
-    # The Kakapo guide's example: daylight saving from Sunday 28/03/2021 at 01:00 (GMT -> IST).
+    # Europe/Dublin: daylight saving from Sunday 28/03/2021 at 01:00 (GMT -> IST).
     skipped = hours({"sun": [["01:15", "01:45"]]}, zone="Europe/Dublin")
     assert not is_open(skipped, utc(2021, 3, 28, 0, 30))  # 00:30 GMT
     assert not is_open(skipped, utc(2021, 3, 28, 1, 0))  # 02:00 IST

@@ -1,4 +1,4 @@
-"""SMS segment counts (provider-contracts §11.4): GSM-7 160 / 153 septets, extension
+"""SMS segment counts: GSM-7 160 / 153 septets, extension
 characters 2 septets and never split; UCS-2 70 / 67 UTF-16 units, surrogate pairs never split.
 The agent desktop mirrors these rules in JavaScript; the table below is checked against both
 (the JS through node, when node is installed)."""
