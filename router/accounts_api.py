@@ -17,7 +17,7 @@ from channels.accounts import ACCOUNT, IntegrationAccount, dump_account, random_
 from channels.base import SupportsWebhookRegistration
 from router.api import principal_of
 from router.errors import ConflictError
-from router.http_errors import error_response
+from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 
 ADMIN_ROLES = ("tenant_admin",)
@@ -25,25 +25,6 @@ ADMIN_ROLES = ("tenant_admin",)
 
 def _forbidden() -> web.Response:
     return error_response(403, "forbidden", "only tenant admins manage integration accounts")
-
-
-async def _body(request: web.Request) -> dict[str, Any] | web.Response:
-    if request.content_type != "application/json":
-        return error_response(415, "unsupported_media_type", "send application/json")
-    try:
-        data = json.loads(await request.read())
-    except ValueError:
-        return error_response(400, "malformed_json", "the body is not valid JSON")
-    if not isinstance(data, dict):
-        return error_response(400, "malformed_json", "the body must be a JSON object")
-    return data
-
-
-def _validation_error(exc: ValidationError) -> web.Response:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(loc[1:] if len(loc) > 1 and loc[0] in _TYPES else loc) or None
-    return error_response(400, "invalid", f"{field}: {err['msg']}" if field else err["msg"], field)
 
 
 _TYPES = ("facebook", "whatsapp", "line", "telegram", "viber", "vonage")
@@ -70,7 +51,7 @@ async def create_account(request: web.Request) -> web.Response:
     who = principal_of(request)
     if who.role not in ADMIN_ROLES:
         return _forbidden()
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     body = {**body, "tenant": who.tenant}
@@ -84,7 +65,7 @@ async def _save(
     try:
         account = ACCOUNT.validate_python(body)
     except ValidationError as exc:
-        return _validation_error(exc)
+        return validation_error(exc, _TYPES)
     problem = _check_stream(request, tenant, account)
     if problem:
         return error_response(400, "invalid", problem, "stream")
@@ -116,7 +97,7 @@ async def update_account(request: web.Request) -> web.Response:
     )
     if account is None:
         return error_response(404, "not_found", "no such integration account", "account_id")
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     for fixed in ("id", "type", "tenant"):
@@ -162,7 +143,7 @@ async def set_webhook(request: web.Request) -> web.Response:
         return error_response(404, "not_found", "no such integration account", "account_id")
     body: dict[str, Any] = {}
     if request.can_read_body:
-        parsed = await _body(request)
+        parsed = await json_object(request)
         if isinstance(parsed, web.Response):
             return parsed
         body = parsed

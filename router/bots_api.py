@@ -19,7 +19,7 @@ from bots.errors import BotError
 from channels.base import CheckResult, ConnectionCheck
 from router.api import principal_of
 from router.errors import ConflictError
-from router.http_errors import error_response
+from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 
 ADMIN_ROLES = ("tenant_admin",)
@@ -32,25 +32,6 @@ def _forbidden() -> web.Response:
 
 def _not_found() -> web.Response:
     return error_response(404, "not_found", "no such bot account", "account_id")
-
-
-async def _body(request: web.Request) -> dict[str, Any] | web.Response:
-    if request.content_type != "application/json":
-        return error_response(415, "unsupported_media_type", "send application/json")
-    try:
-        data = json.loads(await request.read())
-    except ValueError:
-        return error_response(400, "malformed_json", "the body is not valid JSON")
-    if not isinstance(data, dict):
-        return error_response(400, "malformed_json", "the body must be a JSON object")
-    return data
-
-
-def _validation_error(exc: ValidationError) -> web.Response:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(loc[1:] if len(loc) > 1 and loc[0] in _TYPES else loc) or None
-    return error_response(400, "invalid", f"{field}: {err['msg']}" if field else err["msg"], field)
 
 
 async def _view(request: web.Request, account: BotAccount) -> dict[str, Any]:
@@ -82,7 +63,7 @@ async def create_account(request: web.Request) -> web.Response:
     who = principal_of(request)
     if who.role not in ADMIN_ROLES:
         return _forbidden()
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     body = {**body, "tenant": who.tenant}
@@ -94,7 +75,7 @@ async def _save(request: web.Request, body: dict[str, Any], *, create: bool) -> 
     try:
         account = BOT_ACCOUNT.validate_python(body)
     except ValidationError as exc:
-        return _validation_error(exc)
+        return validation_error(exc, _TYPES)
     try:
         await request.app[RUNTIME].store.bots.put(account, create=create)
     except ConflictError as exc:
@@ -113,7 +94,7 @@ async def update_account(request: web.Request) -> web.Response:
     account = await _admin_account(request)
     if isinstance(account, web.Response):
         return account
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     for fixed in ("id", "type", "tenant"):

@@ -17,7 +17,6 @@ under one per-tenant store lock, so two admins cannot race past them.
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +30,7 @@ from channels.cpaas import AlertRecipient, CpaasNumber, CpaasPlatform
 from channels.errors import ChannelError
 from channels.inteliquent import InteliquentClient
 from router.api import principal_of
-from router.http_errors import error_response
+from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.sms_outbound import platform_of
@@ -56,24 +55,6 @@ def _forbidden() -> web.Response:
     return error_response(403, "forbidden", "only tenant admins manage CPaaS settings")
 
 
-async def _json(request: web.Request) -> dict[str, Any] | web.Response:
-    if request.content_type != "application/json":
-        return error_response(415, "unsupported_media_type", "send application/json")
-    try:
-        data = json.loads(await request.read())
-    except ValueError:
-        return error_response(400, "malformed_json", "the body is not valid JSON")
-    if not isinstance(data, dict):
-        return error_response(400, "malformed_json", "the body must be a JSON object")
-    return data
-
-
-def _invalid(exc: ValidationError) -> web.Response:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or None
-    return error_response(400, "invalid", f"{field}: {err['msg']}" if field else err["msg"], field)
-
-
 def _with_secrets(platform: CpaasPlatform) -> dict[str, Any]:
     data = platform.model_dump(mode="json")
     for name in platform.SECRETS:
@@ -83,6 +64,9 @@ def _with_secrets(platform: CpaasPlatform) -> dict[str, Any]:
         for k, v in dict(platform.inbound_verification).items()
     }
     return data
+
+
+_TAGS = ("header", "message_id")  # union tags in pydantic error locations
 
 
 async def _alerts_on(rt: Runtime, tenant: str) -> list[AlertRecipient]:
@@ -128,7 +112,7 @@ async def create_platform(request: web.Request) -> web.Response:
     who = principal_of(request)
     if who.role != ADMIN:
         return _forbidden()
-    body = await _json(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     rt = request.app[RUNTIME]
@@ -141,7 +125,7 @@ async def create_platform(request: web.Request) -> web.Response:
     try:
         platform = CpaasPlatform.model_validate(body)
     except ValidationError as exc:
-        return _invalid(exc)
+        return validation_error(exc, _TAGS)
     if not await _alerts_on(rt, who.tenant):
         return error_response(409, "no_alert_recipient", NO_ALERT_RECIPIENT)
     problem = await _connect(rt, platform)
@@ -179,7 +163,7 @@ async def update_platform(request: web.Request) -> web.Response:
     current = await rt.store.cpaas.platform(who.tenant, platform_id)
     if current is None:
         return error_response(404, "not_found", "no such CPaaS platform", "platform_id")
-    body = await _json(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     for fixed in ("id", "tenant", "type"):
@@ -188,7 +172,7 @@ async def update_platform(request: web.Request) -> web.Response:
     try:
         platform = CpaasPlatform.model_validate(_merge(_with_secrets(current), body))
     except ValidationError as exc:
-        return _invalid(exc)
+        return validation_error(exc, _TAGS)
     problem = await _connect(rt, platform)
     if problem is not None:
         return problem
@@ -271,7 +255,7 @@ async def create_recipient(request: web.Request) -> web.Response:
     who = principal_of(request)
     if who.role != ADMIN:
         return _forbidden()
-    body = await _json(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     rt = request.app[RUNTIME]
@@ -280,7 +264,7 @@ async def create_recipient(request: web.Request) -> web.Response:
     try:
         recipient = AlertRecipient.model_validate(body)
     except ValidationError as exc:
-        return _invalid(exc)
+        return validation_error(exc, _TAGS)
     async with rt.store.cpaas.lock(who.tenant):
         if await _recipient(rt, who.tenant, recipient.id) is not None:
             return error_response(409, "duplicate_id", "an alert recipient has this id", "id")
@@ -298,7 +282,7 @@ async def update_recipient(request: web.Request) -> web.Response:
     who = principal_of(request)
     if who.role != ADMIN:
         return _forbidden()
-    body = await _json(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     rt = request.app[RUNTIME]
@@ -313,7 +297,7 @@ async def update_recipient(request: web.Request) -> web.Response:
         try:
             updated = AlertRecipient.model_validate({**current.model_dump(), **body})
         except ValidationError as exc:
-            return _invalid(exc)
+            return validation_error(exc, _TAGS)
         if not updated.send_alerts and await _last_one(rt, who.tenant, recipient_id):
             message = LAST_ALERT_RECIPIENT.format(done="updated", doing="updating")
             return error_response(409, "last_alert_recipient", message, "send_alerts")

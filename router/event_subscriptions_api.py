@@ -7,7 +7,6 @@ subscription cache; other processes pick them up within ``event_bus.CACHE_TTL``.
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from router.api import principal_of
 from router.event_bus import EVENT_TYPES
-from router.http_errors import error_response
+from router.http_errors import error_response, json_object
 from router.keys import RUNTIME
 from router.store.events import StoredSubscription
 
@@ -76,18 +75,6 @@ def _invalid(exc: ValidationError) -> web.Response:
     return error_response(400, "invalid", f"{field}: {err['msg']}" if field else err["msg"], field)
 
 
-async def _body(request: web.Request) -> dict[str, Any] | web.Response:
-    if request.content_type != "application/json":
-        return error_response(415, "unsupported_media_type", "send application/json")
-    try:
-        data = json.loads(await request.read())
-    except ValueError:
-        return error_response(400, "malformed_json", "the body is not valid JSON")
-    if not isinstance(data, dict):
-        return error_response(400, "malformed_json", "the body must be a JSON object")
-    return data
-
-
 async def _admin_sub(request: web.Request) -> StoredSubscription | web.Response:
     who = principal_of(request)
     if who.role != "tenant_admin":
@@ -110,7 +97,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     who = principal_of(request)
     if who.role != "tenant_admin":
         return _forbidden()
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     try:
@@ -137,7 +124,7 @@ async def update_subscription(request: web.Request) -> web.Response:
     sub = await _admin_sub(request)
     if isinstance(sub, web.Response):
         return sub
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     if "id" in body and body["id"] != sub.id:

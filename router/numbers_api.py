@@ -9,7 +9,6 @@ answers 409. See ``router.numbers`` for provisioning and ``docs/sms.md`` ("Numbe
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -28,7 +27,7 @@ from channels.errors import ChannelError
 from router.api import principal_of
 from router.config import TenantConfig
 from router.errors import ConflictError
-from router.http_errors import error_response
+from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 from router.models import ChannelKind
 from router.numbers import EDITABLE, NotOnAccount
@@ -46,28 +45,6 @@ def _forbidden() -> web.Response:
 
 def _not_found() -> web.Response:
     return error_response(404, "not_found", "no such CPaaS number", "number")
-
-
-async def _json(request: web.Request) -> dict[str, Any] | web.Response:
-    if request.content_type != "application/json":
-        return error_response(415, "unsupported_media_type", "send application/json")
-    try:
-        data = json.loads(await request.read())
-    except ValueError:
-        return error_response(400, "malformed_json", "the body is not valid JSON")
-    if not isinstance(data, dict):
-        return error_response(400, "malformed_json", "the body must be a JSON object")
-    return data
-
-
-def _invalid(exc: ValidationError) -> web.Response:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    if len(loc) > 1 and loc[0] == "target" and loc[1] in ("user", "stream"):
-        loc.pop(1)  # the union member's tag says nothing to the admin
-    field = ".".join(loc) or None
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return error_response(400, "invalid", f"{field}: {message}" if field else message, field)
 
 
 def _tenant(rt: Runtime, tenant: str) -> TenantConfig:
@@ -121,6 +98,9 @@ def _target_problem(tenant: TenantConfig, target: NumberTarget) -> tuple[str, st
             "target.stream",
         )
     return None
+
+
+_TAGS = ("user", "stream")  # union tags in pydantic error locations
 
 
 async def _platform(rt: Runtime, tenant: str, platform_id: str) -> CpaasPlatform | web.Response:
@@ -213,7 +193,7 @@ async def create_number(request: web.Request) -> web.Response:
     who = principal_of(request)
     if who.role != ADMIN:
         return _forbidden()
-    body = await _json(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     for fixed in READ_ONLY:
@@ -225,7 +205,7 @@ async def create_number(request: web.Request) -> web.Response:
     try:
         number = CpaasNumber.model_validate({**body, "tenant": who.tenant})
     except ValidationError as exc:
-        return _invalid(exc)
+        return validation_error(exc, _TAGS)
     tenant = _tenant(rt, who.tenant)
     problem = _target_problem(tenant, number.target)
     if problem is not None:
@@ -269,7 +249,7 @@ async def update_number(request: web.Request) -> web.Response:
     current = await rt.store.cpaas.number(who.tenant, number_id) if number_id else None
     if current is None:
         return _not_found()
-    body = await _json(request)
+    body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     problem_field = _fixed_field(current, body)
@@ -283,7 +263,7 @@ async def update_number(request: web.Request) -> web.Response:
     try:
         edited = CpaasNumber.model_validate({**current.model_dump(mode="json"), **changes})
     except ValidationError as exc:
-        return _invalid(exc)
+        return validation_error(exc, _TAGS)
     tenant = _tenant(rt, who.tenant)
     problem = _target_problem(tenant, edited.target)
     if edited.target != current.target and problem is not None:
