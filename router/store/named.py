@@ -1,0 +1,92 @@
+"""Tenant objects with a global id and a name unique within their tenant (integration
+accounts, bot accounts), kept with their secrets for the processes that call providers.
+
+Keys (P = tenant prefix): ``{owner}{id}`` -> tenant (ids are global: webhook URLs carry only
+the id), ``P {item}{id}`` the object, ``P {index}`` the tenant's ids, ``P {name}{name}`` -> id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+import redis.asyncio as aioredis
+
+from router.errors import ConflictError
+from router.store.base import tenant_prefix
+
+
+class Named(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+class NamedObjects(Generic[T]):
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        what: str,
+        keys: tuple[str, str, str, str],
+        dump: Callable[[T], str],
+        load: Callable[[str], T],
+    ) -> None:
+        self._r = client
+        self._what = what
+        self._owner, self._item, self._index, self._name = keys
+        self._dump = dump
+        self._load = load
+
+    async def get(self, object_id: str) -> T | None:
+        tenant = await self._r.get(self._owner + object_id)
+        if tenant is None:
+            return None
+        raw = await self._r.get(tenant_prefix(str(tenant)) + self._item + object_id)
+        return self._load(str(raw)) if raw else None
+
+    async def get_in(self, tenant: str, object_id: str) -> T | None:
+        found = await self.get(object_id)
+        return found if found is not None and found.tenant == tenant else None
+
+    async def list(self, tenant: str) -> list[T]:
+        ids = sorted(str(i) for i in await self._r.smembers(tenant_prefix(tenant) + self._index))
+        found = [await self.get_in(tenant, object_id) for object_id in ids]
+        return [f for f in found if f is not None]
+
+    async def put(self, obj: T, *, create: bool) -> None:
+        """Create (id and name must be free) or replace an object of its tenant."""
+        p = tenant_prefix(obj.tenant)
+        owner = await self._r.get(self._owner + obj.id)
+        if owner is not None and (create or str(owner) != obj.tenant):
+            raise ConflictError("duplicate_id", f"{self._what} with id {obj.id!r} exists")
+        holder = await self._r.get(p + self._name + obj.name)
+        if holder is not None and str(holder) != obj.id:
+            raise ConflictError("duplicate_name", f"{self._what} named {obj.name!r} exists")
+        previous = await self.get_in(obj.tenant, obj.id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            if previous is not None and previous.name != obj.name:
+                pipe.delete(p + self._name + previous.name)
+            pipe.set(self._owner + obj.id, obj.tenant)
+            pipe.set(p + self._item + obj.id, self._dump(obj))
+            pipe.set(p + self._name + obj.name, obj.id)
+            pipe.sadd(p + self._index, obj.id)
+            await pipe.execute()
+
+    async def delete(self, tenant: str, object_id: str) -> bool:
+        found = await self.get_in(tenant, object_id)
+        if found is None:
+            return False
+        p = tenant_prefix(tenant)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.delete(self._owner + object_id, p + self._item + object_id)
+            pipe.delete(p + self._name + found.name)
+            pipe.srem(p + self._index, object_id)
+            await pipe.execute()
+        return True
