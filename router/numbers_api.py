@@ -25,6 +25,7 @@ from channels.cpaas import (
 )
 from channels.errors import ChannelError
 from router.api import principal_of
+from router.auth import Principal
 from router.config import TenantConfig
 from router.errors import ConflictError
 from router.http_errors import error_response, json_object, validation_error
@@ -101,6 +102,21 @@ def _target_problem(tenant: TenantConfig, target: NumberTarget) -> tuple[str, st
 
 
 _TAGS = ("user", "stream")  # union tags in pydantic error locations
+
+
+async def _admin_number(
+    request: web.Request,
+) -> tuple[Principal, Runtime, CpaasNumber] | web.Response:
+    """The tenant admin, the runtime and the number named in the path (or the error)."""
+    who = principal_of(request)
+    if who.role != ADMIN:
+        return _forbidden()
+    rt = request.app[RUNTIME]
+    number_id = _path_number(request)
+    current = await rt.store.cpaas.number(who.tenant, number_id) if number_id else None
+    if current is None:
+        return _not_found()
+    return who, rt, current
 
 
 async def _platform(rt: Runtime, tenant: str, platform_id: str) -> CpaasPlatform | web.Response:
@@ -241,14 +257,10 @@ async def get_number(request: web.Request) -> web.Response:
 
 
 async def update_number(request: web.Request) -> web.Response:
-    who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
-    rt = request.app[RUNTIME]
-    number_id = _path_number(request)
-    current = await rt.store.cpaas.number(who.tenant, number_id) if number_id else None
-    if current is None:
-        return _not_found()
+    found = await _admin_number(request)
+    if isinstance(found, web.Response):
+        return found
+    who, rt, current = found
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
@@ -310,14 +322,10 @@ async def delete_number(request: web.Request) -> web.Response:
 
 async def reset_opt_in(request: web.Request) -> web.Response:
     """The "Reset Opt-In State" button: the user is asked again."""
-    who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
-    rt = request.app[RUNTIME]
-    number_id = _path_number(request)
-    current = await rt.store.cpaas.number(who.tenant, number_id) if number_id else None
-    if current is None or number_id is None:
-        return _not_found()
+    found = await _admin_number(request)
+    if isinstance(found, web.Response):
+        return found
+    who, rt, current = found
     platform = await rt.store.cpaas.platform(who.tenant, current.platform)
     required = platform is not None and platform.user_confirmation_required
     if current.opt_in.state is OptInState.NOT_REQUIRED and not required:
@@ -326,7 +334,7 @@ async def reset_opt_in(request: web.Request) -> web.Response:
             "the number's CPaaS platform does not require user confirmation",
         )  # fmt: skip
     try:
-        updated = await rt.personal_inbox.reset(who.tenant, number_id)
+        updated = await rt.personal_inbox.reset(who.tenant, current.number)
     except ConflictError as exc:
         return error_response(409, exc.code, exc.message)
     if updated is None:
@@ -336,13 +344,9 @@ async def reset_opt_in(request: web.Request) -> web.Response:
 
 async def delete_messages(request: web.Request) -> web.Response:
     """The "Delete Messages" button: every stored conversation on the number goes."""
-    who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
-    rt = request.app[RUNTIME]
-    number_id = _path_number(request)
-    current = await rt.store.cpaas.number(who.tenant, number_id) if number_id else None
-    if current is None:
-        return _not_found()
+    found = await _admin_number(request)
+    if isinstance(found, web.Response):
+        return found
+    who, rt, current = found
     deleted = await rt.numbers.delete_messages(who.tenant, current.number)
     return web.json_response({"number": current.number, "deleted_sessions": deleted})

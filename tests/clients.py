@@ -126,9 +126,9 @@ class AgentClient(SocketClient):
         )
         return await self.expect("message", lambda f: f["message"].get("client_id") == client_id)
 
-    def texts(self, session_id: str) -> list[str]:
-        """Customer texts of a session as the agent saw them, deduplicated by seq, in order."""
-        by_seq: dict[int, str] = {}
+    def inbound(self, session_id: str) -> list[Frame]:
+        """Customer messages of a session as the agent saw them, deduplicated by seq, in order."""
+        by_seq: dict[int, Frame] = {}
         for f in self.frames:
             if f.get("type") == "assigned" and f["session"]["id"] == session_id:
                 msgs = f["history"]
@@ -138,8 +138,12 @@ class AgentClient(SocketClient):
                 continue
             for m in msgs:
                 if m["direction"] == "inbound":
-                    by_seq[m["seq"]] = m["text"]
+                    by_seq[m["seq"]] = m
         return [by_seq[s] for s in sorted(by_seq)]
+
+    def texts(self, session_id: str) -> list[str]:
+        """Customer texts of a session as the agent saw them, deduplicated by seq, in order."""
+        return [m["text"] for m in self.inbound(session_id)]
 
 
 class CustomerClient(SocketClient):

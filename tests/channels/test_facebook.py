@@ -20,7 +20,8 @@ from channels.facebook import FacebookAdapter
 from queues import names
 from router.models import Message, MessageStatus
 from router.runtime import Runtime
-from tests.clients import AgentClient, Frame, eventually
+from tests.channels.helpers import inbound, last_message, send, signature_failures
+from tests.clients import AgentClient
 from tests.fakes.meta import FakeGraph, graph_error, signed
 
 APP_SECRET = "fb-app-secret"
@@ -103,44 +104,6 @@ async def open_session(client: Client, page: Page, agent: AgentClient, text: str
     return str(offer["session_id"])
 
 
-async def send(agent: AgentClient, session_id: str, **fields: Any) -> Frame:
-    client_id = uuid.uuid4().hex
-    await agent.send({"type": "send", "session_id": session_id, "client_id": client_id, **fields})
-    return await agent.expect("message", lambda f: f["message"].get("client_id") == client_id)
-
-
-async def last_message(runtime: Runtime, session_id: str, status: MessageStatus) -> Message:
-    async def reached() -> bool:
-        session = await runtime.store.load_session("acme", session_id)
-        return session is not None and session.history[-1].status is status
-
-    await eventually(reached, f"last message {status.value}")
-    session = await runtime.store.load_session("acme", session_id)
-    assert session is not None
-    return session.history[-1]
-
-
-def inbound(agent: AgentClient, session_id: str) -> list[dict[str, Any]]:
-    """Inbound messages of a session as the agent saw them, by seq."""
-    by_seq: dict[int, dict[str, Any]] = {}
-    for f in agent.frames:
-        if f.get("type") == "assigned" and f["session"]["id"] == session_id:
-            msgs = f["history"]
-        elif f.get("type") == "message" and f["session_id"] == session_id:
-            msgs = [f["message"]]
-        else:
-            continue
-        for m in msgs:
-            if m["direction"] == "inbound":
-                by_seq[m["seq"]] = m
-    return [by_seq[s] for s in sorted(by_seq)]
-
-
-def signature_failures(runtime: Runtime) -> float:
-    value: float = runtime.metrics.signature_failures.labels("facebook")._value.get()
-    return value
-
-
 def sends(page: Page) -> list[dict[str, Any]]:
     return [b["message"] for b in page.fake.sent]
 
@@ -161,11 +124,11 @@ async def test_handshake_echoes_the_challenge_only_for_the_right_verify_token(
     assert resp.status == 200
     assert await resp.text() == "1158201444"
     assert resp.content_type == "text/plain"
-    before = signature_failures(runtime)
+    before = signature_failures(runtime, "facebook")
     assert (await client.get(url, params={**query, "hub.verify_token": "wrong"})).status == 403
     assert (await client.get(url, params={**query, "hub.mode": "unsubscribe"})).status == 403
     assert (await client.get(url)).status == 403
-    assert signature_failures(runtime) == before + 3
+    assert signature_failures(runtime, "facebook") == before + 3
 
 
 async def test_generated_verify_token_is_used_by_the_handshake(
@@ -187,7 +150,7 @@ async def test_generated_verify_token_is_used_by_the_handshake(
 async def test_bad_or_missing_signature_is_401_counted_and_files_nothing(
     client: Client, page: Page, runtime: Runtime
 ) -> None:
-    before = signature_failures(runtime)
+    before = signature_failures(runtime, "facebook")
     body = webhook(text_event("m_forged", "forged"))
     assert (await post(client, page, body, secret="not-the-app-secret")).status == 401
     raw, headers = signed(body, APP_SECRET)
@@ -197,7 +160,7 @@ async def test_bad_or_missing_signature_is_401_counted_and_files_nothing(
     tampered = raw.replace(b"forged", b"FORGED")
     _, good = signed(body, APP_SECRET)
     assert (await client.post(url, data=tampered, headers=good)).status == 401
-    assert signature_failures(runtime) == before + 3
+    assert signature_failures(runtime, "facebook") == before + 3
     await runtime.broker.join()
     assert await runtime.store.current_session_id("acme", "facebook", PSID) is None
 

@@ -48,6 +48,7 @@ from queues import names
 from queues.memory import InMemoryBroker
 from router.models import Message
 from router.runtime import Runtime
+from tests.channels.helpers import signature_failures
 from tests.clients import AgentClient, eventually
 from tests.fakes.line import AUTH_FAILED, FakeLine, sign
 
@@ -161,10 +162,6 @@ def account_body(base: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def signature_failures(runtime: Runtime) -> float:
-    return float(runtime.metrics.signature_failures.labels("line")._value.get())
-
-
 # -- inbound ------------------------------------------------------------------------------
 
 
@@ -230,14 +227,14 @@ async def test_expired_or_old_reply_token_falls_back_to_push(
 async def test_bad_or_missing_signature_is_refused_and_counted(
     line: Line, agent: AgentClient
 ) -> None:
-    before = signature_failures(line.runtime)
+    before = signature_failures(line.runtime, "line")
     body = payload(text_event("forged"))
     with pytest.raises(InvalidSignatureError):
         WebhookParser(SECRET).parse(body, sign("wrong-secret", body))
     assert await line.post(body, secret="wrong-secret") == 401
     assert await line.post(body, signature="") == 401
     assert await line.post(body, signature=sign(SECRET, body + " ")) == 401
-    assert signature_failures(line.runtime) == before + 3
+    assert signature_failures(line.runtime, "line") == before + 3
     # Nothing was filed: the first conversation holds only the genuine message.
     assert await line.post(payload(text_event("genuine"))) == 200
     offer = await agent.expect("offer")

@@ -15,9 +15,10 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from queues import names
-from router.models import Message, MessageStatus
+from router.models import MessageStatus
 from router.runtime import Runtime
-from tests.clients import AgentClient, Frame, eventually
+from tests.channels.helpers import last_message, send, signature_failures
+from tests.clients import AgentClient
 from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
@@ -90,30 +91,6 @@ async def open_session(client: Client, bot: Bot, agent: AgentClient, text: str =
     offer = await agent.expect("offer", after=mark)
     await agent.accept(offer)
     return str(offer["session_id"])
-
-
-async def send(agent: AgentClient, session_id: str, **fields: Any) -> Frame:
-    client_id = uuid.uuid4().hex
-    await agent.send({"type": "send", "session_id": session_id, "client_id": client_id, **fields})
-    return await agent.expect("message", lambda f: f["message"].get("client_id") == client_id)
-
-
-async def last_message(runtime: Runtime, session_id: str, status: MessageStatus) -> Message:
-    """The session's last message, once it has ``status``."""
-
-    async def reached() -> bool:
-        session = await runtime.store.load_session("acme", session_id)
-        return session is not None and session.history[-1].status is status
-
-    await eventually(reached, f"last message {status.value}")
-    session = await runtime.store.load_session("acme", session_id)
-    assert session is not None
-    return session.history[-1]
-
-
-def signature_failures(runtime: Runtime) -> float:
-    value: float = runtime.metrics.signature_failures.labels("telegram")._value.get()
-    return value
 
 
 # -- Set Webhook and Test Connection --------------------------------------------------
@@ -208,7 +185,7 @@ async def test_bad_missing_or_unset_secret_is_rejected_and_counted(
     client: Client, bot: Bot, runtime: Runtime, create_account: CreateAccount
 ) -> None:
     update = telegram.Update(8, message=message(43, text="forged"))
-    before = signature_failures(runtime)
+    before = signature_failures(runtime, "telegram")
     assert (await post(client, bot, update, secret="wrong-secret")).status == 401
     assert (await post(client, bot, update, secret=None)).status == 401
     # An account whose webhook was never set has no secret: everything is refused.
@@ -216,7 +193,7 @@ async def test_bad_missing_or_unset_secret_is_rejected_and_counted(
     resp = await client.post(f"/webhooks/telegram/{unset['id']}", data=update.to_json(),
                              headers={"Content-Type": "application/json", HEADER: ""})  # fmt: skip
     assert resp.status == 401
-    assert signature_failures(runtime) == before + 3
+    assert signature_failures(runtime, "telegram") == before + 3
     await runtime.broker.join()
     assert await runtime.store.current_session_id("acme", "telegram", str(CHAT)) is None
 

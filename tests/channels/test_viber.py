@@ -38,6 +38,7 @@ from queues import names
 from queues.memory import InMemoryBroker
 from router.models import Message
 from router.runtime import Runtime
+from tests.channels.helpers import signature_failures
 from tests.clients import AgentClient, eventually
 from tests.fakes.viber import FakeViber, sign
 
@@ -144,10 +145,6 @@ async def viber(
     return Viber(client, runtime, fake, base)
 
 
-def signature_failures(runtime: Runtime) -> float:
-    return float(runtime.metrics.signature_failures.labels("viber")._value.get())
-
-
 # -- inbound ------------------------------------------------------------------------------
 
 
@@ -204,14 +201,14 @@ async def test_text_reaches_agent_reply_and_status_callbacks(
 async def test_bad_or_missing_signature_is_refused_and_counted(
     viber: Viber, agent: AgentClient
 ) -> None:
-    before = signature_failures(viber.runtime)
+    before = signature_failures(viber.runtime, "viber")
     raw = text("forged")
     wrong = sign("other-token", raw)
     assert not SDK.verify_signature(raw, wrong)
     assert await viber.post(raw, signature=wrong) == 401
     assert await viber.post(raw, signature="") == 401
     assert await viber.post(raw + b" ", signature=sign(TOKEN, raw)) == 401
-    assert signature_failures(viber.runtime) == before + 3
+    assert signature_failures(viber.runtime, "viber") == before + 3
     assert await viber.post(text("genuine")) == 200
     offer = await agent.expect("offer")
     assert [m["text"] for m in offer["history"]] == ["genuine"]
@@ -468,7 +465,7 @@ async def test_set_webhook_is_checked_by_a_signed_callback(
     assert viber.fake.webhook == url
 
     # A wrong token: Viber's check callback would fail our signature check.
-    before = signature_failures(viber.runtime)
+    before = signature_failures(viber.runtime, "viber")
     await create_account(account_body(viber.base, id="vb2", name="Other", token="other-token"))
     viber.fake.token = "other-token"
     resp = await viber.client.post(
@@ -477,7 +474,7 @@ async def test_set_webhook_is_checked_by_a_signed_callback(
     refused = await resp.json()
     assert refused["result"] == "unreachable"
     assert viber.fake.webhook_check_status == 401
-    assert signature_failures(viber.runtime) == before + 1
+    assert signature_failures(viber.runtime, "viber") == before + 1
 
     # The account's public host:port replaces the host of the URL registered.
     with socket.socket() as s:

@@ -25,9 +25,10 @@ from vonage_jwt.verify_jwt import verify_signature
 from channels.segments import is_gsm7
 from queues import names
 from router.config import SMS_START_REPLY, SMS_STOP_REPLY
-from router.models import Message, MessageStatus
+from router.models import MessageStatus
 from router.runtime import Runtime
-from tests.clients import AgentClient, Frame, eventually
+from tests.channels.helpers import last_message, send, signature_failures
+from tests.clients import AgentClient
 from tests.fakes.vonage import FakeVonage
 
 KEY, API_SECRET, SIG_SECRET = "abcd1234", "ABCDEFGH01234abc", "sIg-SeCrEt-0123456789abcdef"
@@ -125,31 +126,9 @@ async def open_session(client: Client, sms: Sms, agent: AgentClient, text: str =
     return str(offer["session_id"])
 
 
-async def send(agent: AgentClient, session_id: str, **fields: Any) -> Frame:
-    client_id = uuid.uuid4().hex
-    await agent.send({"type": "send", "session_id": session_id, "client_id": client_id, **fields})
-    return await agent.expect("message", lambda f: f["message"].get("client_id") == client_id)
-
-
-async def last_message(runtime: Runtime, session_id: str, status: MessageStatus) -> Message:
-    async def reached() -> bool:
-        session = await runtime.store.load_session("acme", session_id)
-        return session is not None and session.history[-1].status is status
-
-    await eventually(reached, f"last message {status.value}")
-    session = await runtime.store.load_session("acme", session_id)
-    assert session is not None
-    return session.history[-1]
-
-
 async def nothing_filed(runtime: Runtime) -> bool:
     await runtime.broker.join()
     return await runtime.store.current_session_id("acme", "vonage", CUSTOMER) is None
-
-
-def signature_failures(runtime: Runtime) -> float:
-    value: float = runtime.metrics.signature_failures.labels("vonage")._value.get()
-    return value
 
 
 # -- inbound: legacy SMS webhooks -----------------------------------------------------
@@ -192,7 +171,7 @@ async def test_signature_is_compared_case_insensitively(
 async def test_bad_missing_stale_or_unverifiable_signatures_are_401(
     client: Client, sms: Sms, runtime: Runtime, create_account: CreateAccount
 ) -> None:
-    before = signature_failures(runtime)
+    before = signature_failures(runtime, "vonage")
     tampered = {**sign(inbound("pay 10")), "text": "pay 1000"}
     attempts = [
         inbound("unsigned"),
@@ -208,7 +187,7 @@ async def test_bad_missing_stale_or_unverifiable_signatures_are_401(
     assert (await deliver(client, unsigned, sign(inbound("signed")), "GET")).status == 401
     # An empty request (Vonage checking the URL is up) has nothing to verify or file.
     assert (await client.get(f"/webhooks/vonage/{sms.account}")).status == 200
-    assert signature_failures(runtime) == before + 5
+    assert signature_failures(runtime, "vonage") == before + 5
     assert await nothing_filed(runtime)
 
 
@@ -302,7 +281,7 @@ async def test_messages_api_inbound_signed_with_a_jwt(
 async def test_messages_api_bad_jwts_are_401_and_bad_bodies_400(
     client: Client, sms: Sms, runtime: Runtime, create_account: CreateAccount
 ) -> None:
-    before = signature_failures(runtime)
+    before = signature_failures(runtime, "vonage")
     body = messages_inbound()
     bad_tokens = [
         messages_jwt(body, secret="another-secret-entirely-0123"),
@@ -314,7 +293,7 @@ async def test_messages_api_bad_jwts_are_401_and_bad_bodies_400(
         assert (await post_messages_api(client, sms.account, body, token)).status == 401
     unsigned = await make_account(create_account, sms.url, signature_secret=None)
     assert (await post_messages_api(client, unsigned, body, messages_jwt(body))).status == 401
-    assert signature_failures(runtime) == before + 5
+    assert signature_failures(runtime, "vonage") == before + 5
     assert await nothing_filed(runtime)
     garbage = b'{"message_uuid": 5, "message_type": "text"'
     assert (

@@ -25,7 +25,8 @@ from channels.whatsapp import WhatsAppAdapter
 from queues import names
 from router.models import Message, MessageStatus
 from router.runtime import Runtime
-from tests.clients import AgentClient, Frame, eventually
+from tests.channels.helpers import inbound, last_message, send, signature_failures
+from tests.clients import AgentClient
 from tests.fakes.meta import FakeGraph, graph_error, signed
 
 APP_SECRET = "wa-app-secret"
@@ -133,43 +134,6 @@ async def open_session(
     return str(offer["session_id"])
 
 
-async def send(agent: AgentClient, session_id: str, **fields: Any) -> Frame:
-    client_id = uuid.uuid4().hex
-    await agent.send({"type": "send", "session_id": session_id, "client_id": client_id, **fields})
-    return await agent.expect("message", lambda f: f["message"].get("client_id") == client_id)
-
-
-async def last_message(runtime: Runtime, session_id: str, state: MessageStatus) -> Message:
-    async def reached() -> bool:
-        session = await runtime.store.load_session("acme", session_id)
-        return session is not None and session.history[-1].status is state
-
-    await eventually(reached, f"last message {state.value}")
-    session = await runtime.store.load_session("acme", session_id)
-    assert session is not None
-    return session.history[-1]
-
-
-def inbound(agent: AgentClient, session_id: str) -> list[dict[str, Any]]:
-    by_seq: dict[int, dict[str, Any]] = {}
-    for f in agent.frames:
-        if f.get("type") == "assigned" and f["session"]["id"] == session_id:
-            msgs = f["history"]
-        elif f.get("type") == "message" and f["session_id"] == session_id:
-            msgs = [f["message"]]
-        else:
-            continue
-        for m in msgs:
-            if m["direction"] == "inbound":
-                by_seq[m["seq"]] = m
-    return [by_seq[s] for s in sorted(by_seq)]
-
-
-def signature_failures(runtime: Runtime) -> float:
-    value: float = runtime.metrics.signature_failures.labels("whatsapp")._value.get()
-    return value
-
-
 def outbound_message(text: str) -> Message:
     return Message.model_validate({
         "id": uuid.uuid4().hex, "tenant": "acme", "channel": "whatsapp", "account": "wa1",
@@ -187,7 +151,7 @@ async def test_handshake_and_signatures(client: Client, number: Number, runtime:
     resp = await client.get(url, params=query)
     assert resp.status == 200
     assert await resp.text() == "987"
-    before = signature_failures(runtime)
+    before = signature_failures(runtime, "whatsapp")
     assert (await client.get(url, params={**query, "hub.verify_token": "nope"})).status == 403
     body = webhook(value(text("wamid.forged", "forged")))
     assert (await post(client, number, body, secret="wrong")).status == 401
@@ -197,7 +161,7 @@ async def test_handshake_and_signatures(client: Client, number: Number, runtime:
     ).status == 401
     headers["X-Hub-Signature-256"] = "sha1=" + headers["X-Hub-Signature-256"][7:]
     assert (await client.post(url, data=raw, headers=headers)).status == 401
-    assert signature_failures(runtime) == before + 4
+    assert signature_failures(runtime, "whatsapp") == before + 4
     await runtime.broker.join()
     assert await runtime.store.current_session_id("acme", "whatsapp", WA_ID) is None
 
