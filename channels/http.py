@@ -7,7 +7,9 @@ its error body, so every error carries the provider's words.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -21,6 +23,10 @@ from channels.errors import (
 
 Describe = Callable[[Any], str | None]
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
+# Told of every call made in this context: (HTTP status or None for no answer, seconds).
+# The outbound worker sets it around a send to count provider latency and errors.
+CallObserver = Callable[[int | None, float], None]
+call_observer: ContextVar[CallObserver | None] = ContextVar("call_observer", default=None)
 
 
 def _text(body: Any, describe: Describe | None, status: int) -> str:
@@ -56,12 +62,17 @@ async def call(
     """Make the request; return (status, parsed body, headers) for 2xx, else raise.
 
     With ``raw_body`` a 2xx body is returned as bytes (media downloads)."""
+    observer, started = call_observer.get(), time.monotonic()
     try:
         async with session.request(method, url, timeout=client_timeout, **kwargs) as resp:
             raw = await resp.read()
             status, headers = resp.status, resp.headers
     except (TimeoutError, aiohttp.ClientError) as exc:
+        if observer is not None:
+            observer(None, time.monotonic() - started)
         raise ProviderUnavailable(f"provider unreachable: {type(exc).__name__}: {exc}") from exc
+    if observer is not None:
+        observer(status, time.monotonic() - started)
     if raw_body and 200 <= status < 300:
         return status, raw, headers
     try:

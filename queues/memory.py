@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # Heap key: (-effective priority, sequence). A redelivered message keeps its key, so it
 # goes back to the front of the queue, in its original order.
 _Key = tuple[int, int]
+# Messages one queue may hold waiting, and dead letters kept per queue.
+MAX_READY = 100_000
+MAX_DEAD = 10_000
 # Spec fields that define a queue on the broker; ``max_attempts`` is consumer-side only.
 _SHAPE = ("durable", "max_priority", "single_active_consumer", "exclusive")
 
@@ -124,9 +127,16 @@ class _MemorySubscription:
 class InMemoryBroker:
     """The ``Broker`` contract implemented inside the process (embedded mode)."""
 
-    def __init__(self, *, backoff_base: float = 0.05, backoff_cap: float = 30.0) -> None:
+    def __init__(
+        self, *, backoff_base: float = 0.05, backoff_cap: float = 30.0,
+        max_ready: int = MAX_READY, max_dead: int = MAX_DEAD,
+    ) -> None:  # fmt: skip
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
+        # Bounded memory: a full queue refuses new messages (publishers answer 503 and
+        # their senders retry); past ``max_dead`` the oldest dead letters are dropped.
+        self._max_ready = max_ready
+        self._max_dead = max_dead
         self._queues: dict[str, _Queue] = {}
         self._seq = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -158,9 +168,14 @@ class InMemoryBroker:
         queue.spec = spec
 
     async def publish(self, queue: str, envelope: Envelope) -> None:
-        """Append a message to a declared queue (by priority, then FIFO)."""
+        """Append a message to a declared queue (by priority, then FIFO).
+
+        Raises ``BrokerError`` when ``max_ready`` messages are already waiting in it."""
         self._check_usable()
-        self._enqueue(self._queue(queue), envelope)
+        target = self._queue(queue)
+        if len(target.ready) >= self._max_ready:
+            raise BrokerError(f"queue {queue} is full ({self._max_ready} messages waiting)")
+        self._enqueue(target, envelope)
 
     async def subscribe(
         self, queue: str, handler: Handler, *, prefetch: int = 32
@@ -276,6 +291,10 @@ class InMemoryBroker:
         if outcome.action == "dead_letter":
             update = {"dead_letter_reason": outcome.reason}
             queue.dead.append(envelope.model_copy(update=update))
+            if len(queue.dead) > self._max_dead:
+                log.warning("dead letters of %s over %d: oldest dropped", queue.spec.name,
+                            self._max_dead)  # fmt: skip
+                del queue.dead[0]
         elif outcome.action == "retry":
             again = envelope.model_copy(update={"attempt": envelope.attempt + 1})
             if outcome.delay <= 0:

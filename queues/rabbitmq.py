@@ -32,7 +32,7 @@ from queues.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from aio_pika.abc import (
         AbstractIncomingMessage,
@@ -113,10 +113,13 @@ class _RabbitSubscription:
         # Tasks whose handler finished: they are publishing/acking and must not be cut.
         self._settling: set[asyncio.Task[None]] = set()
         self._closing = False
+        # Draining: deliveries that arrive now stay unacknowledged and go back to the queue
+        # (in their order) when the channel closes.
+        self._draining = False
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika callback: start the handler task (deliveries arrive in order)."""
-        if self._closing:
+        if self._closing or self._draining:
             return  # left unacked; closing the channel returns it to the queue
         task = asyncio.get_running_loop().create_task(self._process(message))
         self._tasks.add(task)
@@ -136,6 +139,16 @@ class _RabbitSubscription:
         if current is not None:
             self._settling.add(current)
         await self._broker.settle(message, envelope, error, self._spec)
+
+    async def drain(self, grace: float) -> None:
+        """Take no new deliveries, let the started handlers finish for up to ``grace``
+        seconds, then ``cancel`` (what is left goes back to the queue in its order)."""
+        self._draining = True
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        await self.cancel()
 
     async def cancel(self) -> None:
         """Stop consuming; unfinished deliveries go back to the queue in their order."""
@@ -180,6 +193,10 @@ class RabbitBroker:
         self._delay_queues: dict[str, float] = {}
         self._subscriptions: set[_RabbitSubscription] = set()
         self._closed = False
+        # Called once the connection is back after a loss (queues and consumers restored).
+        # Transient messages of the lost connection's queues (e.g. frames for this
+        # process's sockets) may be gone: these callbacks resend what matters.
+        self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         """Connect and open the publishing (confirming) and topology channels."""
@@ -192,6 +209,15 @@ class RabbitBroker:
             self._topology = await self._connection.channel(publisher_confirms=False)
         except Exception as exc:
             raise BrokerError(f"cannot connect to RabbitMQ: {exc!r}") from exc
+        self._connection.reconnect_callbacks.add(self._reconnected)
+
+    async def _reconnected(self, _sender: object) -> None:
+        log.warning("reconnected to RabbitMQ")
+        for callback in list(self.on_reconnect):
+            try:
+                await callback()
+            except Exception:
+                log.warning("reconnect callback failed", exc_info=True)
 
     async def declare(self, spec: QueueSpec) -> None:
         """Declare the queue and its dead-letter queue (idempotent for the same spec)."""
@@ -258,6 +284,12 @@ class RabbitBroker:
             return False
         return True
 
+    async def drain(self, grace: float) -> None:
+        """Graceful stop of every consumer at once: no new deliveries, started handlers get
+        up to ``grace`` seconds, the rest is requeued. Publishing still works afterwards."""
+        subscriptions = list(self._subscriptions)
+        await asyncio.gather(*(s.drain(grace) for s in subscriptions), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel subscriptions (their unfinished messages are requeued) and disconnect."""
         if self._closed:
@@ -323,8 +355,10 @@ class RabbitBroker:
         try:
             async with asyncio.timeout(self._timeout):
                 return await awaitable
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            if _cancelled_from_outside():
+                raise
+            raise BrokerError("RabbitMQ operation failed: connection lost") from exc
         except Exception as exc:
             raise BrokerError(f"RabbitMQ operation failed: {exc!r}") from exc
 
@@ -365,8 +399,13 @@ class RabbitBroker:
             # The timeout also bounds waiting for a reconnect (aio-pika waits for it).
             async with asyncio.timeout(self._timeout):
                 await exchange.publish(message, routing_key=queue, mandatory=True)
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            if _cancelled_from_outside():
+                raise
+            # The connection or channel went away with the publish in flight: aiormq cancels
+            # its pending confirm, which surfaces as a CancelledError although nobody
+            # cancelled this task. The publish was not confirmed: say so to the caller.
+            raise BrokerError(f"publish to {queue!r} not confirmed: connection lost") from exc
         except Exception as exc:
             raise BrokerError(f"publish to {queue!r} not confirmed: {exc!r}") from exc
 
@@ -410,6 +449,14 @@ class RabbitBroker:
             # A synchronous call through the same channel: the requeue is done when it returns.
             await self._call(channel.declare_queue(name, passive=True, robust=False))
         return [to_envelope(message) for message in messages]
+
+
+def _cancelled_from_outside() -> bool:
+    """True when the current task is being cancelled (shutdown, a caller's timeout), as
+    opposed to a CancelledError raised by aiormq for a future it cancelled when the
+    connection or channel closed under an operation in flight."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 async def _quietly(awaitable: Coroutine[Any, Any, None]) -> None:

@@ -7,7 +7,7 @@ import logging
 from aiohttp import WSMsgType, web
 
 from queues.base import BrokerError
-from router import frames
+from router import frames, logs
 from router.auth import Principal, bearer
 from router.errors import ConflictError, NotFoundError, StoreError
 from router.events import NodeFrame
@@ -25,6 +25,7 @@ from router.frames import (
     Transfer,
 )
 from router.keys import RUNTIME
+from router.limits import FrameRate, ws_error, ws_frame_allowed
 from router.models import AgentState, Sender, SenderKind, SessionState
 from router.runtime import PRESENCE_TTL, Runtime
 
@@ -46,9 +47,15 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     rt.sockets.add_agent(tenant, agent, principal.role, ws)
     try:
         await _open(rt, principal, ws)
+        rate = FrameRate(rt.settings.agent_ws_frames_per_second)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await _dispatch(rt, principal, ws, msg.data)
+                if not await ws_frame_allowed(rt.metrics, ws, rate, "agent_ws"):
+                    continue
+                with logs.bound(logs.new_correlation_id(), tenant=tenant):
+                    await _dispatch(rt, principal, ws, msg.data)
+            elif msg.type == WSMsgType.ERROR:
+                ws_error(rt.metrics, msg, "agent_ws")
             elif msg.type == WSMsgType.BINARY:
                 await ws.send_str(frames.error_frame("malformed", "binary frames are not accepted"))
     finally:
@@ -117,6 +124,17 @@ async def _resync(rt: Runtime, tenant: str, agent: str, ws: web.WebSocketRespons
         frame = await rt.delivery.build(item)
         if frame:
             await ws.send_str(frame)
+
+
+async def resync_all(rt: Runtime) -> None:
+    """Give every agent connected here its conversations again (after the broker connection
+    came back: frames queued for this process while it was down may be lost)."""
+    for (tenant, agent), sockets in list(rt.sockets.agents.items()):
+        for ws in list(sockets):
+            try:
+                await _resync(rt, tenant, agent, ws)
+            except Exception:
+                log.debug("resync of %s failed", agent, exc_info=True)
 
 
 async def _dispatch(rt: Runtime, who: Principal, ws: web.WebSocketResponse, raw: str) -> None:

@@ -119,11 +119,15 @@ class BotAccountView(RootModel[Any]):
 class IntegrationAccountPage(ApiModel):
     items: list[IntegrationAccountView]
     total: int
+    limit: int
+    offset: int
 
 
 class BotAccountPage(ApiModel):
     items: list[BotAccountView]
     total: int
+    limit: int
+    offset: int
 
 
 class SetWebhookResult(ConnectionCheck):
@@ -148,6 +152,19 @@ class MessageIdVerificationView(ApiModel):
     algorithm: Literal["hmac_sha256", "sha256_concat"]
 
 
+class WebhookFailure(ApiModel):
+    number: str
+    error: str
+
+
+class WebhookRegistrations(ApiModel):
+    """After an update that changed the inbound verification: the numbers' webhooks
+    registered again with it, and those that failed."""
+
+    registered: int
+    failed: list[WebhookFailure]
+
+
 CpaasPlatformView = derived(
     CpaasPlatform,
     "CpaasPlatformView",
@@ -157,6 +174,7 @@ CpaasPlatformView = derived(
             HeaderVerificationView | MessageIdVerificationView, Field(discriminator="mode")
         ],
         "secrets": Secrets,
+        "webhooks": (WebhookRegistrations | None, None),
     },
 )
 
@@ -164,11 +182,15 @@ CpaasPlatformView = derived(
 class CpaasPlatformPage(ApiModel):
     items: list[CpaasPlatformView]  # type: ignore[valid-type]
     total: int
+    limit: int
+    offset: int
 
 
 class AlertRecipientPage(ApiModel):
     items: list[AlertRecipient]
     total: int
+    limit: int
+    offset: int
 
 
 class NumberEffective(ApiModel):
@@ -262,6 +284,8 @@ BlockView = derived(BlockRecord, "BlockView", {"tenant"}, {})
 class BlockPage(ApiModel):
     items: list[BlockView]  # type: ignore[valid-type]
     total: int
+    limit: int
+    offset: int
 
 
 # -- media streams -------------------------------------------------------------------------
@@ -280,6 +304,8 @@ StreamView = derived(
 class StreamPage(ApiModel):
     items: list[StreamView]  # type: ignore[valid-type]
     total: int
+    limit: int
+    offset: int
 
 
 class OpenApiDocument(RootModel[dict[str, Any]]):
@@ -311,8 +337,12 @@ class SubscriptionCreated(SubscriptionView):
 class SubscriptionPage(ApiModel):
     items: list[SubscriptionView]
     total: int
+    limit: int
+    offset: int
 
 
 class DeliveryPage(ApiModel):
     items: list[DeliveryAttempt]
     total: int
+    limit: int
+    offset: int

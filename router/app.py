@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from importlib import resources
 
 from aiohttp import web
 
 from queues.base import Broker
+from queues.rabbitmq import RabbitBroker
 from router import (
     admin,
     agent_ws,
     api,
     api_routes,
+    audit,
+    correlation,
+    limits,
     links,
     openapi,
     pages,
@@ -32,14 +37,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return request.app[RUNTIME].metrics.render()
+    rt = request.app[RUNTIME]
+    await rt.metrics.refresh_queues(rt.store, rt.config)
+    return rt.metrics.render()
 
 
 async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     broker, store = await rt.broker.ping(), await rt.store.ping()
-    status = 200 if broker and store else 503
-    return web.json_response({"broker": broker, "store": store}, status=status)
+    status = 200 if broker and store and not rt.draining else 503
+    body = {"broker": broker, "store": store, "draining": rt.draining}
+    return web.json_response(body, status=status)
 
 
 def create_app(
@@ -51,16 +59,29 @@ def create_app(
     demo: bool = False,
 ) -> web.Application:
     runtime = Runtime.build(settings, config, store=store, broker=broker, demo=demo)
-    app = web.Application(middlewares=[api.require_token], client_max_size=1024**2)
+    app = web.Application(
+        middlewares=[
+            correlation.middleware(runtime.metrics),  # correlation ids, webhook latency
+            limits.body_limits(settings, runtime.metrics),  # 413 per route group
+            api.require_token,
+            audit.record,
+        ],
+        client_max_size=limits.largest_body(settings),
+    )
     app[RUNTIME] = runtime
     app[pages.TEMPLATES] = pages.make_templates()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.start()
+        if isinstance(runtime.broker, RabbitBroker):  # lost frames: agents resync
+            runtime.broker.on_reconnect.append(partial(agent_ws.resync_all, runtime))
         yield
         await runtime.close()
 
     async def close_sockets(app: web.Application) -> None:
+        # Graceful stop: no new work, in-flight work finished or handed back, then the
+        # sockets are told to reconnect elsewhere (docs/operations.md).
+        await runtime.drain()
         for ws in runtime.sockets.all_sockets():
             await ws.close(code=1012, message=b"service restart: reconnect")
 
@@ -83,6 +104,8 @@ def create_app(
         api_routes.NUMBERS,
         api_routes.SMS,  # SMS/MMS API, consent ledger, blocked numbers
         api_routes.EVENTS,  # event-webhook subscriptions and their delivery logs
+        api_routes.ROUTING,  # the routing adapter's commands
+        api_routes.PEOPLE,  # tenants, users and roles, agents, not-ready reasons, queues
     ):
         openapi.register(app, routes)
     app.router.add_get("/docs/api", pages.api_docs)

@@ -30,7 +30,7 @@ from bots import registry
 from bots.accounts import BotAccount
 from bots.base import BotEngine, BotReply, BotTurn
 from bots.breaker import BreakerEngine, Breakers
-from bots.errors import BotError, BotUnavailable
+from bots.errors import BotError, BotQuotaExceeded, BotUnavailable
 from bots.quota import BotQuota, QuotaLimitedEngine
 from router import frames
 from router.config import BotModeConfig, MediaStreamConfig
@@ -42,6 +42,8 @@ from router.store import RedisStore
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from router.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,9 @@ def asks_for_person(text: str, keywords: tuple[str, ...]) -> bool:
 
 
 class BotDesk:
+    # Bot calls and cap hits (router.metrics; set by the runtime).
+    metrics: Metrics | None = None
+
     def __init__(
         self,
         store: RedisStore,
@@ -114,6 +119,14 @@ class BotDesk:
             raise BotUnavailable(f"no bot account {bot.account!r}")
         return account
 
+    def _count(self, account: BotAccount, outcome: str) -> None:
+        """Bot calls by engine, account and outcome; cap hits (router.metrics)."""
+        if self.metrics is None:
+            return
+        self.metrics.bot_calls.labels(account.type, account.id, outcome).inc()
+        if outcome == "cap":
+            self.metrics.bot_cap_hits.labels(account.type, account.id).inc()
+
     async def _converse(self, account: BotAccount, message: Message) -> BotReply:
         """One turn with the dialog state of the conversation; any failure is a BotError."""
         assert message.session_id is not None
@@ -123,11 +136,15 @@ class BotDesk:
         try:
             reply = await asyncio.wait_for(engine.converse(turn), account.timeout_seconds)
         except TimeoutError:
+            self._count(account, "error")
             raise BotUnavailable(f"bot {account.id} did not answer in time") from None
-        except BotError:
+        except BotError as exc:
+            self._count(account, "cap" if isinstance(exc, BotQuotaExceeded) else "error")
             raise
         except Exception as exc:  # an engine bug must not leave the customer in silence
+            self._count(account, "error")
             raise BotUnavailable(f"bot {account.id} failed: {exc!r}") from exc
+        self._count(account, "ok")
         if reply.state is not None:
             await self.store.bots.set_state(message.tenant, message.session_id, reply.state)
         return reply

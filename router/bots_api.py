@@ -2,7 +2,10 @@
 
 Secrets are write-only: responses show each secret only as set / not set, and an update that
 omits a secret keeps the stored one. Each account's view carries ``remaining_calls_today``
-(the daily cap's remaining calls, null while unknown). Only tenant admins manage bots.
+(the daily cap's remaining calls, null while unknown). Only admins manage bots (the roles are
+declared in ``router.api_routes``). A read carries the account's ``ETag``; an update with
+``If-Match`` is compared and written in one store transaction, so a change made in between
+answers 412 and nothing is written.
 """
 
 from __future__ import annotations
@@ -19,15 +22,13 @@ from bots.errors import BotError
 from channels.base import CheckResult, ConnectionCheck
 from router.api import principal_of
 from router.errors import ConflictError
+from router.etag import etag_of, precondition_failed
 from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
+from router.paging import choice, page_of
+from router.store.named import StaleObject
 
-ADMIN_ROLES = ("tenant_admin",)
-_TYPES = ("lex", "lex_v1", "watson", "watson_legacy")
-
-
-def _forbidden() -> web.Response:
-    return error_response(403, "forbidden", "only tenant admins manage bot accounts")
+TYPES = ("lex", "lex_v1", "watson", "watson_legacy")
 
 
 def _not_found() -> web.Response:
@@ -39,10 +40,16 @@ async def _view(request: web.Request, account: BotAccount) -> dict[str, Any]:
     return {**account.public_view(), "remaining_calls_today": remaining}
 
 
+async def _answer(request: web.Request, account: BotAccount, status: int = 200) -> web.Response:
+    """The account's view; its ETag leaves out ``remaining_calls_today``, which moves with
+    every bot call and is no part of what an update changes."""
+    resp = web.json_response(await _view(request, account), status=status)
+    resp.headers["ETag"] = etag_of(account.public_view())
+    return resp
+
+
 async def _admin_account(request: web.Request) -> BotAccount | web.Response:
     who = principal_of(request)
-    if who.role not in ADMIN_ROLES:
-        return _forbidden()
     account = await request.app[RUNTIME].store.bots.get_in(
         who.tenant, request.match_info["account_id"]
     )
@@ -51,18 +58,20 @@ async def _admin_account(request: web.Request) -> BotAccount | web.Response:
 
 async def list_accounts(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role not in ADMIN_ROLES:
-        return _forbidden()
+    page = page_of(request)
+    if isinstance(page, web.Response):
+        return page
+    kind = choice(request, "type", TYPES)
+    if isinstance(kind, web.Response):
+        return kind
     accounts = await request.app[RUNTIME].store.bots.list(who.tenant)
-    kind = request.query.get("type")
-    items = [await _view(request, a) for a in accounts if kind is None or a.type == kind]
-    return web.json_response({"items": items, "total": len(items)})
+    matches = [a for a in accounts if kind is None or a.type == kind]
+    items = [await _view(request, a) for a in page.of(matches)]
+    return web.json_response(page.body(items, len(matches)))
 
 
 async def create_account(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role not in ADMIN_ROLES:
-        return _forbidden()
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
@@ -71,23 +80,34 @@ async def create_account(request: web.Request) -> web.Response:
     return await _save(request, body, create=True)
 
 
-async def _save(request: web.Request, body: dict[str, Any], *, create: bool) -> web.Response:
+async def _save(
+    request: web.Request,
+    body: dict[str, Any],
+    *,
+    create: bool,
+    expected: BotAccount | None = None,
+) -> web.Response:
     try:
         account = BOT_ACCOUNT.validate_python(body)
     except ValidationError as exc:
-        return validation_error(exc, _TYPES)
+        return validation_error(exc, TYPES)
     try:
-        await request.app[RUNTIME].store.bots.put(account, create=create)
+        await request.app[RUNTIME].store.bots.put(account, create=create, expected=expected)
     except ConflictError as exc:
         return error_response(409, exc.code, exc.message, "name" if "name" in exc.code else "id")
-    return web.json_response(await _view(request, account), status=201 if create else 200)
+    except StaleObject:
+        return error_response(
+            412, "precondition_failed", "the bot account changed since you read it; "
+            "read it again and retry",
+        )  # fmt: skip
+    return await _answer(request, account, status=201 if create else 200)
 
 
 async def get_account(request: web.Request) -> web.Response:
     account = await _admin_account(request)
     if isinstance(account, web.Response):
         return account
-    return web.json_response(await _view(request, account))
+    return await _answer(request, account)
 
 
 async def update_account(request: web.Request) -> web.Response:
@@ -97,12 +117,16 @@ async def update_account(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
+    stale = precondition_failed(request, etag_of(account.public_view()))
+    if stale is not None:
+        return stale
     for fixed in ("id", "type", "tenant"):
         if fixed in body and body[fixed] != getattr(account, fixed):
             return error_response(400, "invalid", f"{fixed} cannot be changed", fixed)
     current = json.loads(dump_bot_account(account))
     merged = {**current, **{k: v for k, v in body.items() if v is not None or k not in current}}
-    return await _save(request, merged, create=False)
+    checked = account if request.headers.get("If-Match", "*").strip() != "*" else None
+    return await _save(request, merged, create=False, expected=checked)
 
 
 async def delete_account(request: web.Request) -> web.Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from router import logs
 from router.app import create_app
 from router.config import DEMO_CREDENTIALS, Config, demo_config
 from router.errors import ConfigError
@@ -48,10 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"switchboard: configuration error:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    # JSON lines in production mode, text in embedded mode, unless SWITCHBOARD_LOG_FORMAT says.
+    logs.configure(settings.log_level, settings.effective_log_format)
     mode = "embedded" if settings.embedded else "production"
     print(
         f"switchboard: {mode} mode, node {settings.node_id}, http://{settings.host}:{settings.port}/"
@@ -71,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop=loop,
         print=lambda _: print(f"switchboard: ready on port {settings.port}", flush=True),
         access_log=None,
+        # SIGTERM: the app drains (router.runtime.Runtime.drain), then requests still
+        # running get this long before the process exits 0.
+        shutdown_timeout=settings.shutdown_grace_seconds + 5,
     )
     return 0
 

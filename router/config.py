@@ -307,12 +307,36 @@ class TenantConfig(_Model):
         return next((a for a in self.agents if a.id == agent_id), None)
 
 
+SYSTEM_SCOPE = "system"
+"""The OAuth2 ``scope`` of a system admin's token (so no tenant may be called that)."""
+
+
+class SystemAdminConfig(_Model):
+    """A system admin: signs in with ``scope=system`` and may act on every tenant."""
+
+    username: str = Field(min_length=1, max_length=128)
+    name: str = ""
+    password: SecretStr | None = None
+    # scrypt hash as written by ``router.passwords.hash_password``; use instead of ``password``.
+    password_hash: str | None = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        if (self.password is None) == (self.password_hash is None):
+            raise ValueError("give exactly one of password or password_hash")
+        return self
+
+
 class Config(_Model):
     tenants: tuple[TenantConfig, ...] = ()
+    system_admins: tuple[SystemAdminConfig, ...] = ()
 
     @model_validator(mode="after")
     def _unique_tenants(self) -> Self:
         _unique("tenants", [t.id for t in self.tenants])
+        _unique("system_admins", [a.username for a in self.system_admins])
+        if any(t.id == SYSTEM_SCOPE for t in self.tenants):
+            raise ValueError(f"tenants: {SYSTEM_SCOPE!r} is reserved for system admins")
         # Webhook URLs carry only the account id, so ids are unique across tenants.
         _unique(
             "integration_accounts", [a.id for t in self.tenants for a in t.integration_accounts]

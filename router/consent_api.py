@@ -1,12 +1,16 @@
 """The consent ledger, a pair's consent state and the blocked numbers, over REST.
 
-- ``GET /api/v1/consent-ledger?number=&party=&channel=&limit=&offset=`` (tenant admins,
-  supervisors): every opt-out / opt-in, newest first.
-- ``GET /api/v1/consent/{account}/{party}``: the pair's current state; ``PUT`` (tenant
-  admins) records an opt-out or opt-in made outside SMS (``{"state": "opted_out"|"opted_in",
-  "note"}``); nothing is sent to the customer.
+- ``GET /api/v1/consent-ledger?number=&party=&channel=&limit=&offset=`` (admins,
+  supervisors, API users with the SMS/MMS API privilege): every opt-out / opt-in, newest
+  first.
+- ``GET /api/v1/consent/{account}/{party}``: the pair's current state, with its ``ETag``;
+  ``PUT`` (admins) records an opt-out or opt-in made outside SMS (``{"state":
+  "opted_out"|"opted_in", "note"}``); nothing is sent to the customer. ``If-Match`` is
+  compared with the state read just before the change (read-then-write).
 - ``GET /api/v1/blocked-numbers``, ``DELETE /api/v1/blocked-numbers/{account}/{party}``
-  (tenant admins): the numbers agents blocked, and unblocking one.
+  (admins): the numbers agents blocked, and unblocking one.
+
+The roles are declared in ``router.api_routes``.
 
 ``account`` / ``number`` is one of our CPaaS numbers (10-digit, +1 accepted) or a Vonage
 integration account id; ``party`` is the customer's number (+1…, 1…, 10-digit all work).
@@ -23,21 +27,15 @@ from pydantic import TypeAdapter
 
 from channels.cpaas import normalize_us_number
 from router.api import principal_of
-from router.auth import Principal
 from router.consent import party_id
+from router.etag import etag_of, json_with_etag, precondition_failed
 from router.http_errors import error_response
 from router.keys import RUNTIME
 from router.models import ChannelKind
+from router.paging import page_of, paged
 from router.runtime import Runtime
 
-READERS = ("tenant_admin", "supervisor")
-SMS_API_PRIVILEGE = "use_sms_api"
-MAX_LIMIT = 500
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
-
-
-def can_read(who: Principal) -> bool:
-    return who.role in READERS or SMS_API_PRIVILEGE in who.privileges
 
 
 async def resolve_account(rt: Runtime, tenant: str, raw: str) -> tuple[ChannelKind, str] | None:
@@ -58,26 +56,11 @@ def _not_found_account(field: str = "account") -> web.Response:
     return error_response(404, "not_found", "no such SMS number or Vonage account", field)
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int | None:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    return number if low <= number <= high else None
-
-
 async def consent_ledger(request: web.Request) -> web.Response:
     rt, who = request.app[RUNTIME], principal_of(request)
-    if not can_read(who):
-        return error_response(403, "forbidden", "only admins and supervisors read the ledger")
-    limit = _int(request.query.get("limit"), 50, 1, MAX_LIMIT)
-    if limit is None:
-        return error_response(400, "invalid", f"limit: 1 to {MAX_LIMIT}", "limit")
-    offset = _int(request.query.get("offset"), 0, 0, 10**9)
-    if offset is None:
-        return error_response(400, "invalid", "offset: 0 or more", "offset")
+    page = page_of(request)
+    if isinstance(page, web.Response):
+        return page
     number, party = request.query.get("number"), request.query.get("party") or None
     channel: ChannelKind | None = None
     account: str | None = None
@@ -88,10 +71,11 @@ async def consent_ledger(request: web.Request) -> web.Response:
         channel, account = found
         party = party_id(channel, party) if party else None
     entries, total = await rt.store.consent.ledger(
-        who.tenant, channel=channel, account=account, party=party, limit=limit, offset=offset
-    )
+        who.tenant, channel=channel, account=account, party=party, limit=page.limit,
+        offset=page.offset,
+    )  # fmt: skip
     items = [e.model_dump(mode="json", exclude={"tenant"}) for e in entries]
-    return web.json_response({"items": items, "total": total, "limit": limit, "offset": offset})
+    return web.json_response(page.body(items, total))
 
 
 async def _pair_account(
@@ -137,20 +121,16 @@ async def _state_view(rt: Runtime, tenant: str, channel: ChannelKind, account: s
 
 async def get_consent(request: web.Request) -> web.Response:
     rt, who = request.app[RUNTIME], principal_of(request)
-    if not can_read(who):
-        return error_response(403, "forbidden", "only admins and supervisors read consent")
     found = await resolve_account(rt, who.tenant, request.match_info["account"])
     if found is None:
         return _not_found_account()
     channel, account = found
     party = party_id(channel, request.match_info["party"])
-    return web.json_response(await _state_view(rt, who.tenant, channel, account, party))
+    return json_with_etag(await _state_view(rt, who.tenant, channel, account, party))
 
 
 async def put_consent(request: web.Request) -> web.Response:
     rt, who = request.app[RUNTIME], principal_of(request)
-    if who.role != "tenant_admin":
-        return error_response(403, "forbidden", "only tenant admins change consent")
     found = await resolve_account(rt, who.tenant, request.match_info["account"])
     if found is None:
         return _not_found_account()
@@ -166,27 +146,31 @@ async def put_consent(request: web.Request) -> web.Response:
         return error_response(400, "invalid", "note: text of at most 500 characters", "note")
     channel, account = found
     party = party_id(channel, request.match_info["party"])
+    before = await _state_view(rt, who.tenant, channel, account, party)
+    stale = precondition_failed(request, etag_of(before))
+    if stale is not None:
+        return stale
     changed, _ = await rt.pipeline.consent.admin_change(
         who.tenant, channel, account, party, direction="out" if state == "opted_out" else "in",
         actor=who.subject, note=note,
     )  # fmt: skip
     view = await _state_view(rt, who.tenant, channel, account, party)
-    return web.json_response({"changed": changed, **view})
+    resp = web.json_response({"changed": changed, **view})
+    resp.headers["ETag"] = etag_of(view)  # the state's, as GET shows it
+    return resp
 
 
 async def list_blocked(request: web.Request) -> web.Response:
     rt, who = request.app[RUNTIME], principal_of(request)
-    if who.role != "tenant_admin":
-        return error_response(403, "forbidden", "only tenant admins manage blocked numbers")
+    page = page_of(request)
+    if isinstance(page, web.Response):
+        return page
     records = await rt.store.consent.blocks(who.tenant)
-    items = [r.model_dump(mode="json", exclude={"tenant"}) for r in records]
-    return web.json_response({"items": items, "total": len(items)})
+    return paged([r.model_dump(mode="json", exclude={"tenant"}) for r in records], page)
 
 
 async def unblock(request: web.Request) -> web.Response:
     rt, who = request.app[RUNTIME], principal_of(request)
-    if who.role != "tenant_admin":
-        return error_response(403, "forbidden", "only tenant admins manage blocked numbers")
     raw = request.match_info["account"]
     found = await _pair_account(rt, who.tenant, raw, request.query.get("channel"))
     if found is None:

@@ -7,38 +7,51 @@ it: publishing to the waiting line, telling the sockets, kicking the dispatchers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
 
+from redis.exceptions import RedisError
+
 from queues import names
-from queues.base import Broker
+from queues.base import Broker, BrokerError
 from router import frames
 from router.config import Config, MediaStreamConfig, TenantConfig
 from router.consent import SMS_CHANNELS, ensure_can_send
 from router.delivery import Delivery
-from router.errors import ConflictError, NotFoundError
+from router.errors import ConflictError, NotFoundError, StoreError
 from router.event_bus import EventBus
 from router.events import NodeFrame, OutboundWork, QueueItem, envelope
+from router.metrics import Metrics
 from router.models import (
     AgentState,
     Attachment,
     ChannelKind,
     Direction,
     Message,
+    MessageStatus,
     Sender,
     SenderKind,
     Session,
     SessionState,
 )
 from router.personal_inbox import personal_number, personal_stream
+from router.routing_adapter import queue_entry
 from router.store import RedisStore
 from router.store.base import ReleaseResult
+from router.store.streams import StreamStore
+from router.stream_settings import StreamSettings
 
 log = logging.getLogger(__name__)
+# Why an outbound message that the broker could not take is marked failed.
+NOT_QUEUED = "not queued: the message broker is unavailable"
 
 
 class Conversations:
+    # Offer outcomes and time in queue (router.metrics; set by the runtime).
+    metrics: Metrics | None = None
+
     def __init__(
         self, config: Config, store: RedisStore, broker: Broker, delivery: Delivery, partitions: int
     ) -> None:
@@ -48,6 +61,8 @@ class Conversations:
         self.delivery = delivery
         self.partitions = partitions
         self.events: EventBus | None = None  # event webhooks, set by the runtime
+        # Media stream settings as edited at run time (router.stream_settings).
+        self.streams = StreamSettings(config, StreamStore(store.client))
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -62,7 +77,8 @@ class Conversations:
         number = personal_number(stream)
         if number is not None:
             return personal_stream(number)  # a user's personal SMS inbox
-        cfg = tenant_cfg.stream(stream)
+        # A configured stream's current settings, else a routing adapter's queue entry.
+        cfg = self.streams.find(tenant, stream) or queue_entry(tenant_cfg, stream)
         if cfg is None:
             raise NotFoundError(f"unknown media stream {stream!r}")
         return cfg
@@ -101,9 +117,13 @@ class Conversations:
     # -- agent state ----------------------------------------------------------------------
 
     async def set_state(
-        self, tenant: str, agent: str, state: AgentState, reason: str | None = None
-    ) -> str:
-        """Change an agent's state; an unknown Not Ready reason means Not Ready without one."""
+        self, tenant: str, agent: str, state: AgentState, reason: str | None = None,
+        *, node: str | None = None,
+    ) -> str:  # fmt: skip
+        """Change an agent's state; an unknown Not Ready reason means Not Ready without one.
+
+        ``node``: the process holding the agent's socket, when it is not this one (REST API).
+        """
         if state is AgentState.NOT_READY:
             reasons = self.tenant(tenant).not_ready_reasons
             reason = reason if reason in reasons else None
@@ -120,13 +140,22 @@ class Conversations:
                 "agent": agent, "state": result.state.value, "reason": result.reason,
             })  # fmt: skip
         frame = frames.state_frame(result.state, result.reason, result.load, result.capacity)
-        await self.delivery.frame_to_agent(tenant, agent, self.delivery.node_id, frame)
+        await self.delivery.frame_to_agent(tenant, agent, node or self.delivery.node_id, frame)
         return frame
 
     # -- offers ---------------------------------------------------------------------------
 
-    async def accept(self, tenant: str, agent: str, session_id: str, offer_id: str) -> None:
+    async def accept(
+        self, tenant: str, agent: str, session_id: str, offer_id: str, *, node: str | None = None
+    ) -> None:
+        """The agent takes the offer; ``node`` as for ``set_state``."""
+        node = node or self.delivery.node_id
+        offered = None
+        if self.metrics is not None:
+            offered = await self.store.load_session(tenant, session_id, with_history=False)
         outcome = await self.store.accept(tenant, session_id, agent, offer_id)
+        if self.metrics is not None:
+            self.metrics.offer_answered(tenant, offered, accepted=outcome == "assigned")
         if outcome != "assigned":
             raise ConflictError("offer_not_available", "this offer is no longer available")
         if self.events is not None:
@@ -135,7 +164,7 @@ class Conversations:
         await self.delivery.to_agent(
             tenant,
             agent,
-            self.delivery.node_id,
+            node,
             NodeFrame(
                 tenant=tenant,
                 target="agent",
@@ -144,7 +173,7 @@ class Conversations:
                 session_id=session_id,
             ),
         )
-        await self.push_state(tenant, agent, self.delivery.node_id)
+        await self.push_state(tenant, agent, node)
 
     async def push_state(self, tenant: str, agent: str, node: str | None) -> None:
         """Tell the agent its state and load (after its load changed)."""
@@ -157,6 +186,8 @@ class Conversations:
         result = await self.store.release_offer(
             tenant, session_id, offer_id, agent=agent, timed_out=False
         )
+        if self.metrics is not None and result.outcome == "requeued":
+            self.metrics.offers.labels(tenant, result.queue or "", "rejected").inc()
         if result.outcome != "requeued":
             raise ConflictError("offer_not_available", "this offer is no longer available")
         await self._after_release(tenant, session_id, offer_id, result)
@@ -166,6 +197,8 @@ class Conversations:
         result = await self.store.release_offer(
             tenant, session_id, offer_id, agent=None, timed_out=True
         )
+        if self.metrics is not None and result.outcome == "requeued":
+            self.metrics.offers.labels(tenant, result.queue or "", "timeout").inc()
         if result.outcome == "early":
             return False
         if result.outcome == "requeued":
@@ -254,8 +287,24 @@ class Conversations:
         )
         partition = names.partition_of(f"{tenant}|{session.stream}|{session.remote_party.id}",
                                        self.partitions)  # fmt: skip
-        await self.broker.publish(names.outbound(partition), envelope(work))
+        try:
+            await self.broker.publish(names.outbound(partition), envelope(work))
+        except (BrokerError, asyncio.CancelledError):
+            # Filed but not (knowingly) queued: mark it failed so it is not left waiting for
+            # ever (the sender gets the error and may send again). Had the broker taken it
+            # after all, the outbound worker finds it failed and does not send it.
+            if seq is not None:
+                await asyncio.shield(self._not_queued(tenant, session_id, seq))
+            raise
         return filed
+
+    async def _not_queued(self, tenant: str, session_id: str, seq: int) -> None:
+        try:
+            await self.store.deliveries.set_status(
+                tenant, session_id, seq, MessageStatus.FAILED, NOT_QUEUED
+            )
+        except (StoreError, RedisError):
+            log.warning("could not mark message %s/%s not queued", session_id, seq, exc_info=True)
 
     # -- endings and transfers ------------------------------------------------------------
 

@@ -13,21 +13,30 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from queues import names
 from queues.base import Broker, BrokerError, Envelope, QueueSpec
-from router import frames
+from router import frames, logs
 from router.events import NodeFrame, envelope
 from router.models import utcnow
 from router.store import RedisStore
 
+if TYPE_CHECKING:
+    from router.metrics import Metrics
+
 log = logging.getLogger(__name__)
+# Seconds one frame may take to enter a socket's buffer before the socket is closed.
+SEND_TIMEOUT = 5.0
 
 
 class LocalSockets:
     """The WebSockets held by this process, by agent and by web-chat visitor."""
+
+    # Slow sockets dropped (router.metrics; set by the runtime).
+    metrics: Metrics | None = None
 
     def __init__(self) -> None:
         self.agents: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
@@ -74,11 +83,24 @@ class LocalSockets:
             if ws.closed:
                 continue
             try:
-                await ws.send_str(frame)
+                # A client that does not read fills its buffer; past SEND_TIMEOUT it is
+                # closed (1013) rather than holding up everyone else's frames.
+                await asyncio.wait_for(ws.send_str(frame), SEND_TIMEOUT)
                 sent += 1
+            except TimeoutError:
+                await self._drop_slow(ws)
             except (ConnectionError, RuntimeError):
                 log.debug("socket went away while sending")
         return sent
+
+    async def _drop_slow(self, ws: web.WebSocketResponse) -> None:
+        log.warning("closing a WebSocket that does not read its frames")
+        if self.metrics is not None:
+            self.metrics.buffer_drops.labels("socket").inc()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow"), SEND_TIMEOUT
+            )
 
 
 class Delivery:
@@ -93,7 +115,7 @@ class Delivery:
 
     async def start(self) -> None:
         await self.broker.declare(QueueSpec(name=self.queue, durable=False, exclusive=True))
-        await self.broker.subscribe(self.queue, self._handle, prefetch=256)
+        await self.broker.subscribe(self.queue, logs.with_envelope(self._handle), prefetch=256)
 
     async def to_agent(self, tenant: str, agent: str, node: str | None, item: NodeFrame) -> None:
         if node is None:
@@ -181,6 +203,14 @@ class Delivery:
 
 
 async def cancel_quietly(task: asyncio.Task[None]) -> None:
-    task.cancel()
+    """Cancel ``task`` and wait for it to end.
+
+    The cancellation is repeated until the task is done: on Python 3.11 ``asyncio.wait_for``
+    can swallow a cancellation that arrives just as the awaited call finishes, and a loop
+    would then go on forever.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait((task,), timeout=1.0)
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -147,6 +147,10 @@ class EventBus:
         self._cache[tenant] = (now + self.cache_ttl, subs)
         return subs
 
+    async def wants(self, tenant: str, type: str) -> bool:
+        """Whether an enabled subscription of ``tenant`` wants ``type`` (cached like ``emit``)."""
+        return any(s.wants(type) for s in await self._subscriptions(tenant))
+
     async def emit(self, tenant: str, type: str, data: dict[str, Any]) -> None:
         """Queue ``type`` for every enabled subscription of ``tenant`` that wants it."""
         try:

@@ -1,8 +1,12 @@
-"""``/api/v1/event-subscriptions``: a tenant's event-webhook subscriptions (tenant admins).
+"""``/api/v1/event-subscriptions``: a tenant's event-webhook subscriptions (admins; the roles
+are declared in ``router.api_routes``).
 
 The signing secret is write-only: generated when omitted, returned once in the create
 response and never again (views show ``secret_set``). Changes invalidate this process's
 subscription cache; other processes pick them up within ``event_bus.CACHE_TTL``.
+
+Reads carry the subscription's ``ETag``; an update's ``If-Match`` is compared with the
+subscription as read just before the write (read-then-write).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from router.api import principal_of
+from router.etag import etag_of, json_with_etag, precondition_failed
 from router.event_bus import EVENT_TYPES
 from router.http_errors import error_response, json_object
 from router.keys import RUNTIME
+from router.paging import page_of, paged
 from router.store.events import StoredSubscription
 
 PATH = "/api/v1/event-subscriptions"
@@ -29,7 +35,11 @@ class SubscriptionInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = Field(max_length=2000)
-    events: tuple[str, ...] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    events: tuple[str, ...] = Field(
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        json_schema_extra={"items": {"type": "string", "enum": [*EVENT_TYPES, "*"]}},
+    )
     secret: str | None = Field(default=None, min_length=16, max_length=200)
     enabled: bool = True
 
@@ -65,10 +75,6 @@ def _view(sub: StoredSubscription) -> dict[str, Any]:
     }
 
 
-def _forbidden() -> web.Response:
-    return error_response(403, "forbidden", "only tenant admins manage event subscriptions")
-
-
 def _invalid(exc: ValidationError) -> web.Response:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"][:1]) or None
@@ -77,8 +83,6 @@ def _invalid(exc: ValidationError) -> web.Response:
 
 async def _admin_sub(request: web.Request) -> StoredSubscription | web.Response:
     who = principal_of(request)
-    if who.role != "tenant_admin":
-        return _forbidden()
     sub = await request.app[RUNTIME].store.events.get(who.tenant, request.match_info["sub_id"])
     if sub is None:
         return error_response(404, "not_found", "no such event subscription", "id")
@@ -87,16 +91,15 @@ async def _admin_sub(request: web.Request) -> StoredSubscription | web.Response:
 
 async def list_subscriptions(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role != "tenant_admin":
-        return _forbidden()
+    page = page_of(request)
+    if isinstance(page, web.Response):
+        return page
     subs = await request.app[RUNTIME].store.events.all(who.tenant)
-    return web.json_response({"items": [_view(s) for s in subs], "total": len(subs)})
+    return paged([_view(s) for s in subs], page)
 
 
 async def create_subscription(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role != "tenant_admin":
-        return _forbidden()
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
@@ -112,12 +115,14 @@ async def create_subscription(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     await rt.store.events.put(sub)
     rt.events.invalidate(who.tenant)
-    return web.json_response({**_view(sub), "secret": secret}, status=201)
+    resp = web.json_response({**_view(sub), "secret": secret}, status=201)
+    resp.headers["ETag"] = etag_of(_view(sub))
+    return resp
 
 
 async def get_subscription(request: web.Request) -> web.Response:
     sub = await _admin_sub(request)
-    return sub if isinstance(sub, web.Response) else web.json_response(_view(sub))
+    return sub if isinstance(sub, web.Response) else json_with_etag(_view(sub))
 
 
 async def update_subscription(request: web.Request) -> web.Response:
@@ -127,6 +132,9 @@ async def update_subscription(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
+    stale = precondition_failed(request, etag_of(_view(sub)))
+    if stale is not None:
+        return stale
     if "id" in body and body["id"] != sub.id:
         return error_response(400, "invalid", "id cannot be changed", "id")
     body.pop("id", None)
@@ -142,7 +150,7 @@ async def update_subscription(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     await rt.store.events.put(updated)
     rt.events.invalidate(sub.tenant)
-    return web.json_response(_view(updated))
+    return json_with_etag(_view(updated))
 
 
 async def delete_subscription(request: web.Request) -> web.Response:
@@ -159,6 +167,8 @@ async def list_deliveries(request: web.Request) -> web.Response:
     sub = await _admin_sub(request)
     if isinstance(sub, web.Response):
         return sub
+    page = page_of(request)
+    if isinstance(page, web.Response):
+        return page
     attempts = await request.app[RUNTIME].store.events.attempts(sub.tenant, sub.id)
-    items = [a.model_dump(mode="json") for a in attempts]
-    return web.json_response({"items": items, "total": len(items)})
+    return paged([a.model_dump(mode="json") for a in attempts], page)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from queues.base import Envelope
+from router import logs
 from router.models import Frozen, Message
 
 
@@ -64,5 +65,6 @@ def envelope(body: BaseModel, *, priority: int = 0, correlation_id: str | None =
         type=type(body).__name__,
         body=body.model_dump_json().encode(),
         priority=priority,
-        correlation_id=correlation_id,
+        # The message at hand's correlation id travels with the work it causes (router.logs).
+        correlation_id=correlation_id or logs.current(),
     )

@@ -1,10 +1,15 @@
-"""``/api/v1/numbers``: the tenant's CPaaS numbers (tenant admins only).
+"""``/api/v1/numbers``: the tenant's CPaaS numbers (admins only; the roles are declared in
+``router.api_routes``).
 
 A number is shown 10-digit, whatever form it was given in (``+1 201 555 0123``), with the
 effective blocking / MMS settings (its overrides, else its platform's), who consumes it (the
 user of a personal inbox, or the media stream) and its provisioning and opt-in states.
 Another tenant's number answers 404, like a missing one; creating a number any tenant holds
 answers 409. See ``router.numbers`` for provisioning and ``docs/sms.md`` ("Numbers").
+
+Reads carry the number's ``ETag``. An update's ``If-Match`` is compared with the number as
+read just before the change is applied (read-then-write: the store applies the change
+atomically, but the comparison happens just before it).
 """
 
 from __future__ import annotations
@@ -28,20 +33,15 @@ from router.api import principal_of
 from router.auth import Principal
 from router.config import TenantConfig
 from router.errors import ConflictError
+from router.etag import etag_of, json_with_etag, precondition_failed
 from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 from router.models import ChannelKind
 from router.numbers import EDITABLE, NotOnAccount
+from router.paging import page_of
 from router.runtime import Runtime
 
-ADMIN = "tenant_admin"
 READ_ONLY = ("tenant", "provisioning", "provisioning_error", "webhook_auth_id", "opt_in")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-
-
-def _forbidden() -> web.Response:
-    return error_response(403, "forbidden", "only tenant admins manage CPaaS numbers")
 
 
 def _not_found() -> web.Response:
@@ -109,8 +109,6 @@ async def _admin_number(
 ) -> tuple[Principal, Runtime, CpaasNumber] | web.Response:
     """The tenant admin, the runtime and the number named in the path (or the error)."""
     who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
     rt = request.app[RUNTIME]
     number_id = _path_number(request)
     current = await rt.store.cpaas.number(who.tenant, number_id) if number_id else None
@@ -163,32 +161,14 @@ def _matches(pattern: re.Pattern[str], number: CpaasNumber, tenant: TenantConfig
     return any(pattern.fullmatch(value.lower()) for value in fields)
 
 
-def _page(request: web.Request) -> tuple[int, int] | web.Response:
-    values = []
-    for name, default, top in (("limit", DEFAULT_LIMIT, MAX_LIMIT), ("offset", 0, None)):
-        raw = request.query.get(name, str(default))
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        if value < (1 if name == "limit" else 0) or (top is not None and value > top):
-            bounds = f"1..{top}" if top else "0 or more"
-            return error_response(400, "invalid", f"{name}: must be an integer {bounds}", name)
-        values.append(value)
-    return values[0], values[1]
-
-
 # -- handlers ---------------------------------------------------------------------------
 
 
 async def list_numbers(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
-    page = _page(request)
+    page = page_of(request)
     if isinstance(page, web.Response):
         return page
-    limit, offset = page
     rt = request.app[RUNTIME]
     tenant = _tenant(rt, who.tenant)
     numbers = await rt.store.cpaas.numbers(who.tenant)
@@ -197,18 +177,12 @@ async def list_numbers(request: web.Request) -> web.Response:
         pattern = search_pattern(query)
         numbers = [n for n in numbers if _matches(pattern, n, tenant)]
     platforms = {p.id: p for p in await rt.store.cpaas.platforms(who.tenant)}
-    items = [
-        number_view(n, platforms.get(n.platform), tenant) for n in numbers[offset : offset + limit]
-    ]
-    return web.json_response(
-        {"items": items, "total": len(numbers), "limit": limit, "offset": offset}
-    )
+    items = [number_view(n, platforms.get(n.platform), tenant) for n in page.of(numbers)]
+    return web.json_response(page.body(items, len(numbers)))
 
 
 async def create_number(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
@@ -240,20 +214,18 @@ async def create_number(request: web.Request) -> web.Response:
         return error_response(
             502, "provider_error", f"could not check the number on the CPaaS platform: {exc}"
         )
-    return web.json_response(number_view(created, platform, tenant), status=201)
+    return json_with_etag(number_view(created, platform, tenant), status=201)
 
 
 async def get_number(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
     rt = request.app[RUNTIME]
     number_id = _path_number(request)
     number = await rt.store.cpaas.number(who.tenant, number_id) if number_id else None
     if number is None:
         return _not_found()
     platform = await rt.store.cpaas.platform(who.tenant, number.platform)
-    return web.json_response(number_view(number, platform, _tenant(rt, who.tenant)))
+    return json_with_etag(number_view(number, platform, _tenant(rt, who.tenant)))
 
 
 async def update_number(request: web.Request) -> web.Response:
@@ -264,6 +236,11 @@ async def update_number(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
+    tenant = _tenant(rt, who.tenant)
+    platform = await rt.store.cpaas.platform(who.tenant, current.platform)
+    stale = precondition_failed(request, etag_of(number_view(current, platform, tenant)))
+    if stale is not None:
+        return stale
     problem_field = _fixed_field(current, body)
     if problem_field is not None:
         known = problem_field in CpaasNumber.model_fields
@@ -276,16 +253,14 @@ async def update_number(request: web.Request) -> web.Response:
         edited = CpaasNumber.model_validate({**current.model_dump(mode="json"), **changes})
     except ValidationError as exc:
         return validation_error(exc, _TAGS)
-    tenant = _tenant(rt, who.tenant)
     problem = _target_problem(tenant, edited.target)
     if edited.target != current.target and problem is not None:
         return error_response(400, "invalid", f"{problem[1]}: {problem[0]}", problem[1])
-    platform = await rt.store.cpaas.platform(who.tenant, current.platform)
     try:
         updated = await rt.numbers.update(current, edited, platform)
     except ConflictError as exc:
         return error_response(409, exc.code, exc.message)
-    return web.json_response(number_view(updated, platform, tenant))
+    return json_with_etag(number_view(updated, platform, tenant))
 
 
 def _fixed_field(current: CpaasNumber, body: dict[str, Any]) -> str | None:
@@ -305,8 +280,6 @@ def _fixed_field(current: CpaasNumber, body: dict[str, Any]) -> str | None:
 
 async def delete_number(request: web.Request) -> web.Response:
     who = principal_of(request)
-    if who.role != ADMIN:
-        return _forbidden()
     rt = request.app[RUNTIME]
     number_id = _path_number(request)
     if number_id is None:
@@ -339,7 +312,7 @@ async def reset_opt_in(request: web.Request) -> web.Response:
         return error_response(409, exc.code, exc.message)
     if updated is None:
         return _not_found()
-    return web.json_response(number_view(updated, platform, _tenant(rt, who.tenant)))
+    return json_with_etag(number_view(updated, platform, _tenant(rt, who.tenant)))
 
 
 async def delete_messages(request: web.Request) -> web.Response:

@@ -44,6 +44,9 @@ class QueryParam:
     type: Literal["string", "integer", "boolean"] = "string"
     required: bool = False
     enum: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    default: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class ApiRoute:
     errors: tuple[int, ...] = ()
     public: bool = False  # no bearer token
     name: str = ""  # operationId when one handler serves two methods
+    # Roles that may call the route, enforced by ``register`` (403 for any other role);
+    # ``privilege`` also admits any principal holding that role privilege (``use_sms_api``).
+    # ``None``: the handler checks the role itself.
+    roles: tuple[str, ...] | None = None
+    privilege: str | None = None
 
     @property
     def operation_id(self) -> str:
@@ -76,11 +84,31 @@ class ApiRoute:
 API_ROUTES = web.AppKey("api_routes", list[ApiRoute])
 
 
+def _guarded(route: ApiRoute) -> Handler:
+    """``route.handler`` behind its role check (the principal is set by ``api.require_token``)."""
+    from router.api import PRINCIPAL
+    from router.http_errors import error_response
+
+    roles, privilege, handler = route.roles or (), route.privilege, route.handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        who = request[PRINCIPAL]
+        if who.role in roles or (privilege is not None and privilege in who.privileges):
+            return await handler(request)
+        needs = f"; it needs the {privilege} privilege" if privilege is not None else ""
+        return error_response(403, "forbidden", f"your role ({who.role}) may not do this{needs}")
+
+    return guarded
+
+
 def register(app: web.Application, routes: Iterable[ApiRoute]) -> None:
     """Add ``routes`` to the app's router and to its documented routes."""
     documented = app.setdefault(API_ROUTES, [])
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        handler = route.handler
+        if not route.public and (route.roles is not None or route.privilege is not None):
+            handler = _guarded(route)
+        app.router.add_route(route.method, route.path, handler)
         documented.append(route)
 
 
@@ -101,6 +129,8 @@ def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
         schema: dict[str, Any] = {"type": q.type}
         if q.enum:
             schema["enum"] = list(q.enum)
+        bounds = {"minimum": q.minimum, "maximum": q.maximum, "default": q.default}
+        schema.update({k: v for k, v in bounds.items() if v is not None})
         params.append(
             {
                 "name": q.name,
@@ -110,10 +140,23 @@ def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
                 "schema": schema,
             }
         )
+    if 412 in route.errors and route.method in ("PUT", "PATCH", "DELETE"):
+        params.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": "The ETag of the object as last read: the change is refused "
+                "with 412 when the object changed since (`*` matches any)",
+                "schema": {"type": "string"},
+            }
+        )
     return params
 
 
-def _operation(route: ApiRoute) -> dict[str, Any]:
+def _operation(route: ApiRoute, etag: bool = False) -> dict[str, Any]:
+    """The operation object; ``etag``: the path's object is updated with ``If-Match``, so
+    its reads and updates answer an ``ETag``."""
     op: dict[str, Any] = {
         "operationId": route.operation_id,
         "summary": route.summary,
@@ -133,6 +176,13 @@ def _operation(route: ApiRoute) -> dict[str, Any]:
         kind = "application/x-www-form-urlencoded" if route.form else "application/json"
         op["requestBody"] = {"required": True, "content": _content(schema, kind)}
     ok: dict[str, Any] = {"description": route.summary}
+    if etag and route.method in ("GET", "PUT", "PATCH"):
+        ok["headers"] = {
+            "ETag": {
+                "description": "The object's version, to send back as If-Match",
+                "schema": {"type": "string"},
+            }
+        }
     if route.response is not None:
         ok["content"] = _content(_ref(route.response))
     responses: dict[str, Any] = {str(route.status): ok}
@@ -163,7 +213,8 @@ def build_document(routes: Iterable[ApiRoute]) -> dict[str, Any]:
     _, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF_TEMPLATE)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        etag = any(412 in r.errors for r in routes if r.path == route.path)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, etag)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from dataclasses import dataclass
+from functools import partial
 
+from redis.exceptions import RedisError
+
+from channels import http
 from channels.base import ChannelAdapter, SendReceipt
 from channels.errors import (
     ChannelError,
@@ -23,7 +29,9 @@ from channels.errors import (
 from channels.registry import ChannelRegistry
 from queues import names
 from queues.base import Broker, Envelope, QueueSpec, Reject, Retry
+from router import logs
 from router.consent import SMS_CHANNELS, refusal
+from router.conversations import NOT_QUEUED
 from router.event_bus import EventBus, message_data
 from router.events import OutboundWork
 from router.metrics import Metrics
@@ -36,6 +44,17 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = QueueSpec(name="-").max_attempts
 BACKOFF_CAP = 60.0
 MAX_THROTTLE_WAITS = 5
+_GONE_OUT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
+# A send in progress is claimed in Redis for this long (well over a provider call's timeout).
+CLAIM_SECONDS = 300
+OUTCOME_UNKNOWN = "delivery outcome unknown: the process sending it stopped mid-call"
+
+
+@dataclass
+class _Progress:
+    """How far one delivery attempt got: ``called`` once the provider call started."""
+
+    called: bool = False
 
 
 def backoff(attempt: int) -> float:
@@ -64,13 +83,26 @@ class OutboundWorker:
         self.events: EventBus | None = None  # event webhooks, set by the runtime
 
     async def start(self) -> None:
+        spec = QueueSpec(name="-")
         for i in range(self.partitions):
-            await self.broker.subscribe(names.outbound(i), self._on_outbound, prefetch=64)
+            name = names.outbound(i)
+            handler = logs.with_envelope(self.metrics.dead_lettering(self._on_outbound, name, spec))
+            await self.broker.subscribe(name, handler, prefetch=64)
 
     async def _on_outbound(self, env: Envelope) -> None:
         work = OutboundWork.model_validate_json(env.body)
         key = f"{work.tenant}|{work.session_id}"
-        await self._serial.run(key, lambda: self.deliver(work, env.attempt))
+        await self._serial.run(key, lambda: self._deliver_observed(work, env.attempt))
+
+    async def _deliver_observed(self, work: OutboundWork, attempt: int) -> None:
+        """``deliver`` with the provider's latency and errors counted and the log context set."""
+        channel = work.message.channel.value
+        token = http.call_observer.set(partial(self.metrics.provider_called, channel))
+        try:
+            with logs.bound(None, tenant=work.tenant, session=work.session_id, channel=channel):
+                await self.deliver(work, attempt)
+        finally:
+            http.call_observer.reset(token)
 
     async def _adapter(self, message: Message) -> ChannelAdapter:
         if message.channel is ChannelKind.WEBCHAT:
@@ -88,6 +120,66 @@ class OutboundWorker:
         return self.channels.adapter(account)
 
     async def deliver(self, work: OutboundWork, attempt: int = 1) -> None:
+        if await self._settled(work):
+            return
+        if work.message.channel is ChannelKind.WEBCHAT:
+            await self._attempt(work, attempt, _Progress())
+            return
+        claim = f"sb:sending:{work.message.id}"
+        if not await self._claim(claim):
+            if await self._settled(work):
+                return  # another delivery of it sent it meanwhile
+            # A process stopped while sending it: the provider may have it already, and a
+            # second send could duplicate it. Fail it with the reason instead.
+            await self._failed(work, OUTCOME_UNKNOWN)
+        progress = _Progress()
+        try:
+            # Checked again under the claim: another delivery of the same message (a
+            # redelivery while the first one was still recording its send) may have sent it
+            # and dropped its claim since the first check.
+            if await self._settled(work):
+                await self._release(claim, until_done=False)
+                return
+            await self._attempt(work, attempt, progress)
+        except (Retry, Reject, ChannelError):
+            # The provider did not take it (or was never called): another attempt may send.
+            await self._release(claim, until_done=True)
+            raise
+        except BaseException as exc:
+            if not progress.called:  # when stopping, one try: the claim expires anyway
+                stopping = isinstance(exc, asyncio.CancelledError)
+                await self._release(claim, until_done=not stopping)
+            # Else the provider call was made and its outcome is not recorded: keep the
+            # claim, so a redelivery fails the message as "outcome unknown" rather than
+            # risk sending it twice.
+            raise
+        await self._release(claim, until_done=False)
+
+    async def _claim(self, claim: str) -> bool:
+        """Claim the send in Redis; True when this attempt holds the claim. A token tells our
+        own claim (its SET answered late and was sent again) from a stale one."""
+        token = uuid.uuid4().hex
+        if await self.store.client.set(claim, token, nx=True, ex=CLAIM_SECONDS):
+            return True
+        return bool(await self.store.client.get(claim) == token)
+
+    async def _release(self, claim: str, *, until_done: bool) -> None:
+        """Drop the claim. ``until_done``: nothing was sent, and a claim left behind would
+        fail the next attempt as "outcome unknown", so wait for Redis to answer."""
+        delay = 0.05
+        while True:
+            try:
+                await self.store.client.delete(claim)
+                return
+            except (RedisError, OSError):
+                if not until_done:  # recorded as sent: the claim only expires later
+                    log.debug("could not drop send claim %s", claim, exc_info=True)
+                    return
+                log.warning("cannot drop send claim %s yet", claim, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _attempt(self, work: OutboundWork, attempt: int, progress: _Progress) -> None:
         message = work.message
         channel = message.channel.value
         try:
@@ -95,6 +187,7 @@ class OutboundWorker:
                 await self._check_consent(message)
             adapter = await self._adapter(message)
             await self._throttle(message.account, adapter.capabilities.sends_per_second)
+            progress.called = True
             receipt = await adapter.send(message)
         except RateLimited as exc:
             self.metrics.messages_out.labels(channel, "retry").inc()
@@ -109,7 +202,36 @@ class OutboundWorker:
         except ChannelError as exc:
             await self._failed(work, str(exc))
         else:
-            await self._sent(work, receipt)
+            # It went out: record that even if the store is briefly unreachable, or a retry
+            # would send it again.
+            delay = 0.05
+            while True:
+                try:
+                    await self._sent(work, receipt)
+                    return
+                except Exception:
+                    log.warning("cannot record a sent message yet", exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _settled(self, work: OutboundWork) -> bool:
+        """True when the message already went out or failed: a redelivery (its consumer
+        died after sending, before acknowledging) is not sent a second time, and a message
+        reported failed (e.g. its publish was not confirmed, though the broker had it) is
+        not sent after all."""
+        seq = work.message.seq
+        if seq is None:
+            return False
+        status = (await self.store.deliveries.statuses(work.tenant, work.session_id)).get(seq)
+        if status is None or status[0] not in _GONE_OUT:
+            return False
+        log.info("outbound message %s already %s; not sent again", work.message.id, status[0])
+        reason = status[1]
+        if status[0] is MessageStatus.FAILED and reason and reason != NOT_QUEUED:
+            # Failed by a delivery whose dead-lettering did not go through (the broker went
+            # away): dead-letter it now, with its reason.
+            raise Reject(reason)
+        return True
 
     async def _check_consent(self, message: Message) -> None:
         """Safety net behind ``Conversations.send``: a message queued before its customer
@@ -135,6 +257,7 @@ class OutboundWorker:
     async def _sent(self, work: OutboundWork, receipt: SendReceipt) -> None:
         message = work.message
         self.metrics.messages_out.labels(message.channel.value, "sent").inc()
+        log.debug("outbound message %s sent", message.id)
         if self.events is not None:
             data = message_data(message.model_copy(update={"session_id": work.session_id}))
             await self.events.emit(work.tenant, "message.sent", data)

@@ -10,21 +10,24 @@ session are filed strictly in order while different sessions proceed in parallel
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+
 from queues import names
-from queues.base import Broker, Envelope, QueueSpec, Reject
-from router import frames
+from queues.base import Broker, Envelope, Handler, QueueSpec, Reject
+from router import frames, logs
 from router.blocking import Blocking
 from router.config import MediaStreamConfig
 from router.consent import ConsentService
 from router.conversations import Conversations
 from router.delivery import Delivery
-from router.errors import ConflictError, NotFoundError
+from router.errors import ConflictError, NotFoundError, StoreError
 from router.events import InboundWork, envelope
 from router.hours import is_open, next_open
 from router.models import Message, Sender, SenderKind
@@ -36,10 +39,13 @@ from router.store.base import IngestOutcome
 if TYPE_CHECKING:
     from router.bots import BotDesk
     from router.event_bus import EventBus
+    from router.limits import InboundLimiter
     from router.metrics import Metrics
     from router.personal_inbox import PersonalInbox
 
 log = logging.getLogger(__name__)
+# Filing while the store is unreachable is tried again after this long, doubling up to the cap.
+STORE_RETRY_FIRST, STORE_RETRY_CAP = 0.05, 2.0
 
 
 def utc_now() -> datetime:
@@ -75,6 +81,9 @@ class Pipeline:
         # SMS consent keywords and blocked numbers (every SMS channel).
         self.consent = ConsentService(store, conversations)
         self.blocking = Blocking(store, conversations, metrics)
+        self.metrics = metrics
+        # Per-tenant and per-party inbound rate limits (router.limits; set by the runtime).
+        self.limiter: InboundLimiter | None = None
         self._serial = KeyedSerializer()
         # Event webhooks (router.event_bus; set by the runtime).
         self.events: EventBus | None = None
@@ -85,8 +94,13 @@ class Pipeline:
                 await self.broker.declare(QueueSpec(name=name, single_active_consumer=True))
 
     async def start(self) -> None:
+        spec = QueueSpec(name="-")
         for i in range(self.partitions):
-            await self.broker.subscribe(names.inbound(i), self._on_inbound, prefetch=64)
+            name = names.inbound(i)
+            handler: Handler = self._on_inbound
+            if self.metrics is not None:
+                handler = self.metrics.dead_lettering(handler, name, spec)
+            await self.broker.subscribe(name, logs.with_envelope(handler), prefetch=64)
 
     async def submit(self, message: Message, *, dedupe_key: str | None = None) -> bool:
         """Durably accept an inbound message (raises ``BrokerError`` if it cannot).
@@ -96,6 +110,8 @@ class Pipeline:
         if await self.blocking.drops(message):
             return False
         self.conversations.stream(message.tenant, message.stream)  # unknown stream -> 404
+        if self.limiter is not None:  # raises InboundRateLimited past a limit
+            await self.limiter.check(message.tenant, message.remote_party.id)
         partition = names.partition_of(session_key(message), self.partitions)
         work = InboundWork(message=message, dedupe_key=dedupe_key)
         await self.broker.publish(names.inbound(partition), envelope(work))
@@ -103,7 +119,24 @@ class Pipeline:
 
     async def _on_inbound(self, env: Envelope) -> None:
         work = InboundWork.model_validate_json(env.body)
-        await self._serial.run(session_key(work.message), lambda: self.file(work))
+        m = work.message
+        with logs.bound(None, tenant=m.tenant, session=m.session_id, channel=m.channel.value):
+            await self._serial.run(session_key(m), lambda: self._file_in_place(work))
+
+    async def _file_in_place(self, work: InboundWork) -> None:
+        """``file``, tried again right here while the store is unreachable. Handing the
+        message back for a delayed retry would let the session's next messages be filed
+        before it; waiting in place keeps them behind it (and a process that dies meanwhile
+        leaves it unacknowledged, so it is redelivered in order)."""
+        delay = STORE_RETRY_FIRST
+        while True:
+            try:
+                await self.file(work)
+                return
+            except (StoreError, RedisError):
+                log.warning("store unavailable; filing again in %.2fs", delay, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_CAP)
 
     async def file(self, work: InboundWork) -> None:
         message = work.message
@@ -136,6 +169,7 @@ class Pipeline:
             ),
         )
         filed = message.model_copy(update={"session_id": result.session_id, "seq": result.seq})
+        log.debug("message filed: %s", result.outcome.value, extra={"session": result.session_id})
         await self.consent.on_inbound(filed, duplicate=result.outcome is IngestOutcome.DUPLICATE)
         if self.events is not None and result.outcome is not IngestOutcome.DUPLICATE:
             await self.events.filed(filed, result, queue=None if route else stream.queue)

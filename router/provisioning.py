@@ -2,18 +2,19 @@
 
 Every process applies the same file; applying it twice changes nothing. Live data (agent
 state and load, sessions) is never touched. Passwords are stored only as scrypt hashes, and
-an unchanged password is not re-hashed.
+an unchanged password is not re-hashed. Tenants, queues, not-ready reasons and users go to
+the shared directory (``router.directory``), where the file wins only for what it changed.
 """
 
 from __future__ import annotations
 
 from router.config import Config
+from router.directory import seed_directory
 from router.errors import ConfigError, ConflictError
 from router.numbers import apply_numbers
-from router.passwords import hash_password, verify_password
 from router.replies import check_template
 from router.store import RedisStore
-from router.store.base import Credential
+from router.store.streams import StreamStore
 
 
 def check_config(config: Config) -> None:
@@ -31,49 +32,11 @@ def check_config(config: Config) -> None:
                 )
 
 
-async def _credential(
-    store: RedisStore, tenant: str, username: str, cred: Credential, secret: str | None
-) -> None:
-    existing = await store.get_credential(tenant, username)
-    unchanged = (
-        secret is not None
-        and existing is not None
-        and (existing.subject, existing.role, existing.kind) == (cred.subject, cred.role, cred.kind)
-        and existing.privileges == cred.privileges
-        and verify_password(secret, existing.secret_hash)
-    )
-    if unchanged:
-        return
-    await store.put_credential(tenant, username, cred)
-
-
 async def apply_config(store: RedisStore, config: Config) -> None:
     check_config(config)
+    # Tenants, queues, not-ready reasons, agents and API users: the shared directory.
+    await seed_directory(store, config)
     for tenant in config.tenants:
-        for agent in tenant.agents:
-            await store.provision_agent(
-                tenant.id,
-                agent.id,
-                name=agent.name or agent.username,
-                capacity=agent.capacity,
-                queues=agent.queues,
-                skills=agent.skills,
-                role=agent.role,
-            )
-            secret = agent.password.get_secret_value() if agent.password else None
-            encoded = agent.password_hash or hash_password(secret or "")
-            cred = Credential(subject=agent.id, secret_hash=encoded, role=agent.role, kind="agent")
-            await _credential(store, tenant.id, agent.username, cred, secret)
-        for user in tenant.api_users:
-            secret = user.client_secret.get_secret_value()
-            cred = Credential(
-                subject=user.client_id, secret_hash=hash_password(secret), role="api", kind="api",
-                privileges=user.privileges,
-            )  # fmt: skip
-            await _credential(store, tenant.id, user.client_id, cred, secret)
-        for queue in tenant.queues:
-            members = [a.id for a in tenant.agents if queue.id in a.queues]
-            await store.set_queue_agents(tenant.id, queue.id, members)
         for account in tenant.integration_accounts:
             try:
                 await store.accounts.put(
@@ -98,3 +61,6 @@ async def apply_config(store: RedisStore, config: Config) -> None:
         for platform in tenant.cpaas_platforms:
             await store.cpaas.put_platform(platform.model_copy(update={"tenant": tenant.id}))
         await apply_numbers(store, tenant)
+        # The file seeds media stream settings; an admin's edit is never overwritten by it.
+        for stream in tenant.media_streams:
+            await StreamStore(store.client).seed(tenant.id, stream)

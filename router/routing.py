@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from queues import names
 from queues.base import Broker, Envelope, QueueSpec
-from router.config import Config
+from router.config import Config, QueueConfig
 from router.delivery import Delivery, cancel_quietly
 from router.event_bus import EventBus
 from router.events import NodeFrame, QueueItem
@@ -117,27 +117,45 @@ class Dispatcher:
         # loop (and close()) running forever.
         self._stopping = False
         self.events: EventBus | None = None  # event webhooks, set by the runtime
+        self._started = False
 
     async def declare(self) -> None:
         for tenant in self.config.tenants:
             for queue in tenant.queues:
-                spec = QueueSpec(
-                    name=names.waiting(tenant.id, queue.id),
-                    max_priority=9,
-                    single_active_consumer=True,
-                )
-                await self.broker.declare(spec)
-                line = WaitingLine(
-                    tenant.id, queue.id, queue.offer_timeout_seconds, self.store, self.delivery
-                )
-                line.events = self.events
-                self.lines[(tenant.id, queue.id)] = line
+                await self._declare(tenant.id, queue)
+
+    async def _declare(self, tenant: str, queue: QueueConfig) -> WaitingLine:
+        spec = QueueSpec(
+            name=names.waiting(tenant, queue.id), max_priority=9, single_active_consumer=True
+        )
+        await self.broker.declare(spec)
+        line = WaitingLine(tenant, queue.id, queue.offer_timeout_seconds, self.store, self.delivery)
+        line.events = self.events
+        self.lines[(tenant, queue.id)] = line
+        return line
+
+    async def _serve(self, line: WaitingLine) -> None:
+        name = names.waiting(line.tenant, line.queue)
+        await self.broker.subscribe(name, line.handle, prefetch=WINDOW)
+        self._tasks.append(asyncio.create_task(self._run(line)))
 
     async def start(self) -> None:
-        for (tenant, queue), line in self.lines.items():
-            await self.broker.subscribe(names.waiting(tenant, queue), line.handle, prefetch=WINDOW)
-            self._tasks.append(asyncio.create_task(self._run(line)))
+        self._started = True
+        for line in list(self.lines.values()):
+            await self._serve(line)
         self._tasks.append(asyncio.create_task(self._listen()))
+
+    async def sync_queues(self) -> None:
+        """After a configuration change: lines for new queues, new offer timeouts."""
+        for tenant in self.config.tenants:
+            for queue in tenant.queues:
+                line = self.lines.get((tenant.id, queue.id))
+                if line is not None:
+                    line.offer_timeout = queue.offer_timeout_seconds
+                    continue
+                line = await self._declare(tenant.id, queue)
+                if self._started and not self._stopping:
+                    await self._serve(line)
 
     def wake(self, tenant: str, queue: str) -> None:
         line = self.lines.get((tenant, queue))

@@ -14,6 +14,7 @@ from channels.registry import ChannelRegistry
 from channels.webchat import WebChatAdapter
 from queues import make_broker
 from queues.base import Broker
+from queues.rabbitmq import RabbitBroker
 from router import frames
 from router.alerts import Alerter
 from router.auth import Tokens
@@ -21,7 +22,9 @@ from router.bots import BotDesk
 from router.config import Config
 from router.conversations import Conversations
 from router.delivery import Delivery, LocalSockets, cancel_quietly
+from router.directory import Directory
 from router.event_bus import EventBus
+from router.limits import InboundLimiter
 from router.metrics import Metrics
 from router.models import QueueStats
 from router.numbers import NumberService, inteliquent_provider
@@ -29,6 +32,7 @@ from router.outbound import OutboundWorker
 from router.personal_inbox import PersonalInbox
 from router.pipeline import Pipeline
 from router.provisioning import apply_config
+from router.queue_events import QueueStatusEvents
 from router.routing import Dispatcher
 from router.scheduler import Scheduler
 from router.settings import Settings
@@ -57,6 +61,8 @@ class Runtime:
     metrics: Metrics
     secret: bytes = b""
     demo: bool = False
+    # True once the process is shutting down: /readyz answers 503 so no new work comes here.
+    draining: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _last_stats: dict[tuple[str, str], QueueStats] = field(default_factory=dict)
     # Personal SMS inboxes (router.personal_inbox) and CPaaS numbers (router.numbers).
@@ -68,6 +74,11 @@ class Runtime:
     bots: BotDesk = field(init=False)
     # Signed event webhooks for integrators (router.event_bus).
     events: EventBus = field(init=False)
+    # The queue.status event (router.queue_events).
+    queue_events: QueueStatusEvents = field(init=False)
+    # Tenants, queues, not-ready reasons and users shared by every process (router.directory):
+    # ``config`` is the file's configuration with the directory's, reloaded on every change.
+    directory: Directory = field(init=False)
 
     def __post_init__(self) -> None:
         self.alerter = Alerter(self.settings)
@@ -77,17 +88,25 @@ class Runtime:
         )
         self.personal_inbox.alerter = self.alerter
         self.pipeline.personal = self.personal_inbox
+        self.pipeline.limiter = InboundLimiter.from_settings(self.store.client, self.settings)
+        self.conversations.metrics = self.sockets.metrics = self.metrics
         self.bots = BotDesk(
             self.store, self.conversations, self.delivery, lambda: self.channels.session
         )
         self.pipeline.bots = self.bots
+        self.bots.metrics = self.metrics
         self.events = EventBus(self.store, self.broker, lambda: self.channels.session)
         self.pipeline.events = self.conversations.events = self.events
         self.dispatcher.events = self.outbound.events = self.events
+        self.queue_events = QueueStatusEvents(
+            self.config, self.store, self.events,
+            interval=max(0.05, min(0.5, self.settings.tick_seconds * 2)),
+        )  # fmt: skip
         self.numbers = NumberService(
             self.store, self.conversations, self.personal_inbox,
             inteliquent_provider(self.channels),
         )  # fmt: skip
+        self.directory = Directory(self.store, self.config, self.adopt_config)
 
     @classmethod
     def build(
@@ -132,7 +151,9 @@ class Runtime:
     async def start(self) -> None:
         await self.broker.start()
         await self.channels.start()
-        await apply_config(self.store, self.config)
+        await apply_config(self.store, self.directory.file_config)
+        await self.directory.load()
+        await self.conversations.streams.start(self.settings.tick_seconds)
         self.secret = await self.store.shared_secret()
         await self.pipeline.declare()
         await self.dispatcher.declare()
@@ -143,14 +164,30 @@ class Runtime:
         await self.dispatcher.start()
         await self.events.start()
         self.scheduler.start()
+        self.directory.start()
         self._tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks.append(asyncio.create_task(self._queue_status_push()))
+        self._tasks.append(asyncio.create_task(self.queue_events.run()))
         log.info("node %s started", self.settings.node_id)
+
+    async def drain(self) -> None:
+        """Graceful stop (SIGTERM): from now on webhooks answer 503 and /readyz says not
+        ready; every consumer stops taking deliveries, work already started gets up to
+        ``shutdown_grace_seconds`` to finish and the rest goes back to the broker for another
+        process. Publishing still works, so finished work is queued on as usual."""
+        if self.draining:
+            return
+        self.draining = True
+        log.info("node %s draining", self.settings.node_id)
+        if isinstance(self.broker, RabbitBroker):  # in-memory work ends with the process
+            await self.broker.drain(self.settings.shutdown_grace_seconds)
 
     async def close(self) -> None:
         for task in self._tasks:
             await cancel_quietly(task)
         self._tasks.clear()
+        await self.directory.close()
+        await self.conversations.streams.close()
         await self.numbers.close()
         await self.personal_inbox.close()
         await self.scheduler.close()
@@ -158,6 +195,12 @@ class Runtime:
         await self.broker.close()
         await self.channels.close()
         await self.store.close()
+
+    async def adopt_config(self, config: Config) -> None:
+        """Use ``config`` (the directory changed): every holder of the configuration."""
+        self.config = self.conversations.config = self.dispatcher.config = config
+        self.conversations.streams.config = self.queue_events.config = config
+        await self.dispatcher.sync_queues()
 
     async def _heartbeat(self) -> None:
         """Keep this node's agents and customers marked as connected here."""

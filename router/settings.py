@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -39,6 +40,27 @@ class Settings(BaseModel):
     # None: alerts are logged as not sent.
     smtp_url: str | None = Field(default=None, pattern=r"^smtps?://\S+$")
     alert_from: str = "switchboard@localhost"
+    # A reverse proxy in front sets X-Forwarded-For (the audit log then takes the client
+    # address from it); leave False when clients reach this process directly.
+    trusted_proxy: bool = False
+    # Log lines as JSON objects or text; None: JSON in production mode, text in embedded mode
+    # (router.logs, docs/observability.md).
+    log_format: Literal["json", "text"] | None = None
+    # Resource limits (router.limits, docs/limits.md). Request bodies, in bytes, per route.
+    webhook_max_body_bytes: int = Field(default=1024**2, ge=1024, le=64 * 1024**2)
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024**2)
+    admin_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024**2)
+    # Inbound messages per window, per tenant and per remote party, across all processes
+    # (0: no limit).
+    tenant_messages_per_window: int = Field(default=60_000, ge=0)
+    party_messages_per_window: int = Field(default=120, ge=0)
+    rate_window_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # WebSocket frames per second each socket may send (burst: twice as many at once).
+    agent_ws_frames_per_second: float = Field(default=20.0, gt=0)
+    chat_ws_frames_per_second: float = Field(default=5.0, gt=0)
+    # On SIGTERM: how long in-flight work may take to finish before it is handed back to
+    # the broker (docs/operations.md).
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
 
     @field_validator("broker_url")
     @classmethod
@@ -58,6 +80,10 @@ class Settings(BaseModel):
     def embedded(self) -> bool:
         return self.broker_url.startswith("memory://")
 
+    @property
+    def effective_log_format(self) -> str:
+        return self.log_format or ("text" if self.embedded else "json")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
         """Build from ``SWITCHBOARD_*`` variables; ``overrides`` (CLI flags) win."""
@@ -75,6 +101,17 @@ class Settings(BaseModel):
             "public_url": "PUBLIC_URL",
             "smtp_url": "SMTP_URL",
             "alert_from": "ALERT_FROM",
+            "trusted_proxy": "TRUSTED_PROXY",
+            "log_format": "LOG_FORMAT",
+            "webhook_max_body_bytes": "WEBHOOK_MAX_BODY_BYTES",
+            "api_max_body_bytes": "API_MAX_BODY_BYTES",
+            "admin_max_body_bytes": "ADMIN_MAX_BODY_BYTES",
+            "tenant_messages_per_window": "TENANT_MESSAGES_PER_WINDOW",
+            "party_messages_per_window": "PARTY_MESSAGES_PER_WINDOW",
+            "rate_window_seconds": "RATE_WINDOW_SECONDS",
+            "agent_ws_frames_per_second": "AGENT_WS_FRAMES_PER_SECOND",
+            "chat_ws_frames_per_second": "CHAT_WS_FRAMES_PER_SECOND",
+            "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
         }
         data: dict[str, object] = {
             name: environ[_PREFIX + var] for name, var in fields.items() if _PREFIX + var in environ

@@ -27,9 +27,11 @@ from queues.base import BrokerError
 from router.errors import NotFoundError, StoreError
 from router.http_errors import error_response
 from router.keys import RUNTIME
+from router.limits import InboundRateLimited
 from router.models import ChannelKind, Direction, Message, Party, Sender, SenderKind
 from router.runtime import Runtime
 from router.settings import Settings
+from router.webhooks import count_rate_limited, rate_limited
 
 log = logging.getLogger(__name__)
 CHANNEL = ChannelKind.SMS.value
@@ -85,6 +87,8 @@ async def inteliquent_webhook(request: web.Request) -> web.StreamResponse:
     except (BrokerError, StoreError):
         log.warning("CPaaS webhook not queued: backend unavailable", exc_info=True)
         return error_response(503, "unavailable", "not queued; retry later")
+    except InboundRateLimited as exc:  # the tenant's limit (router.limits)
+        return rate_limited(exc)
     return web.json_response({"statusCode": "200", "status": "success"})
 
 
@@ -134,6 +138,10 @@ def _message(tenant: str, number: CpaasNumber, sms: InboundSms) -> Message:
 async def _file(rt: Runtime, number: CpaasNumber, message: Message) -> None:
     try:
         accepted = await rt.personal_inbox.deliver(number, message)
+    except InboundRateLimited as exc:
+        if not count_rate_limited(rt, CHANNEL, exc):
+            raise
+        return
     except NotFoundError as exc:
         rt.metrics.messages_in.labels(CHANNEL, "rejected").inc()
         log.warning("SMS to %s not filed: %s", number.number, exc)

@@ -1,7 +1,12 @@
-"""``/api/v1/media-streams``: the media streams of the caller's tenant and their settings,
-read-only, with whether each is in office now and when it next opens.
+"""``/api/v1/media-streams``: the media streams of the caller's tenant, their settings (with
+whether each is in office now and when it next opens), admins' edits, and the reply preview.
 
-Supervisors and tenant admins may read them; streams are configured in the configuration file.
+The configuration file names the streams and seeds their settings; tenant admins change them
+at run time (``PUT`` replaces, ``PATCH`` changes the fields given). Edits are stored in Redis
+and every process uses them at once (``router.stream_settings``). A read carries the
+settings' ``ETag``; an update with ``If-Match`` is compared and written in one store
+transaction, so a change made in between answers 412 and nothing is written. Roles are
+declared in ``router.api_routes``.
 """
 
 from __future__ import annotations
@@ -10,14 +15,57 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field, ValidationError
 
 from router.api import principal_of
+from router.api_models import ApiModel, derived
 from router.config import MediaStreamConfig
+from router.etag import etag_of, precondition_failed
 from router.hours import is_open, next_open
-from router.http_errors import error_response
+from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
+from router.paging import page_of, paged
+from router.store.named import StaleObject
+from router.stream_settings import (
+    SAMPLE_CUSTOMER,
+    TEMPLATES,
+    StreamInvalid,
+    parse_stream,
+    render_preview,
+    sample_next_open,
+)
 
-READER_ROLES = ("supervisor", "tenant_admin")
+FIXED = ("id", "media")
+
+StreamInput = derived(
+    MediaStreamConfig,
+    "StreamInput",
+    {"id"},
+    {"id": (str | None, Field(default=None, description="The path's stream id, if given"))},
+)
+
+
+class ReplyPreviewRequest(ApiModel):
+    """Templates to render (omitted: the stream's saved ones), and unsaved name / language."""
+
+    initial_reply: str | None = Field(default=None, max_length=4000)
+    after_hours_reply: str | None = Field(default=None, max_length=4000)
+    name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=35)
+
+
+class ReplyPreview(ApiModel):
+    """The replies as a customer would get them, rendered with sample values."""
+
+    initial_reply: str | None
+    after_hours_reply: str | None
+    customer: dict[str, str]
+    next_open: str = Field(description="The next_open used for the after-hours reply")
+
+
+def settings_etag(stream: MediaStreamConfig) -> str:
+    """The ETag of a stream's settings (not of ``open_now``, which changes by itself)."""
+    return etag_of(stream.model_dump(mode="json"))
 
 
 def stream_view(stream: MediaStreamConfig, now: datetime) -> dict[str, Any]:
@@ -32,29 +80,117 @@ def stream_view(stream: MediaStreamConfig, now: datetime) -> dict[str, Any]:
     return view
 
 
-def _streams(request: web.Request) -> tuple[MediaStreamConfig, ...] | web.Response:
+def _with_etag(stream: MediaStreamConfig, now: datetime) -> web.Response:
+    resp = web.json_response(stream_view(stream, now))
+    resp.headers["ETag"] = settings_etag(stream)
+    return resp
+
+
+def _current(request: web.Request) -> MediaStreamConfig | web.Response:
     who = principal_of(request)
-    if who.role not in READER_ROLES:
-        return error_response(403, "forbidden", "only supervisors and admins read media streams")
-    tenant = request.app[RUNTIME].config.tenant(who.tenant)
-    return tenant.media_streams if tenant is not None else ()
+    found = request.app[RUNTIME].conversations.streams.find(
+        who.tenant, request.match_info["stream_id"]
+    )
+    if found is None:
+        return error_response(404, "not_found", "no such media stream", "stream_id")
+    return found
 
 
 async def list_streams(request: web.Request) -> web.Response:
-    streams = _streams(request)
-    if isinstance(streams, web.Response):
-        return streams
-    now = request.app[RUNTIME].pipeline.clock()
-    items = [stream_view(s, now) for s in streams]
-    return web.json_response({"items": items, "total": len(items)})
+    page = page_of(request)
+    if isinstance(page, web.Response):
+        return page
+    rt = request.app[RUNTIME]
+    now = rt.pipeline.clock()
+    streams = rt.conversations.streams.of_tenant(principal_of(request).tenant)
+    return paged([stream_view(s, now) for s in streams], page)
 
 
 async def get_stream(request: web.Request) -> web.Response:
-    streams = _streams(request)
-    if isinstance(streams, web.Response):
-        return streams
-    wanted = request.match_info["stream_id"]
-    stream = next((s for s in streams if s.id == wanted), None)
-    if stream is None:
-        return error_response(404, "not_found", "no such media stream", "stream_id")
-    return web.json_response(stream_view(stream, request.app[RUNTIME].pipeline.clock()))
+    stream = _current(request)
+    if isinstance(stream, web.Response):
+        return stream
+    return _with_etag(stream, request.app[RUNTIME].pipeline.clock())
+
+
+async def update_stream(request: web.Request) -> web.Response:
+    """``PUT`` replaces the settings (omitted fields take their defaults); ``PATCH`` changes
+    only the fields given. ``id`` and ``media`` cannot change."""
+    rt = request.app[RUNTIME]
+    tenant = principal_of(request).tenant
+    current = _current(request)
+    if isinstance(current, web.Response):
+        return current
+    body = await json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    stale = precondition_failed(request, settings_etag(current))
+    if stale is not None:
+        return stale
+    fixed = current.model_dump(mode="json")
+    for name in FIXED:
+        if body.get(name, fixed[name]) != fixed[name]:
+            return error_response(400, "invalid", f"{name}: cannot be changed", name)
+    base = fixed if request.method == "PATCH" else {name: fixed[name] for name in FIXED}
+    now = rt.pipeline.clock()
+    try:
+        stream = parse_stream(rt.conversations.tenant(tenant), {**base, **body}, now)
+    except StreamInvalid as exc:
+        return error_response(400, "invalid", exc.message, exc.field)
+    checked = current if "If-Match" in request.headers else None
+    try:
+        await rt.conversations.streams.save(tenant, stream, expected=checked)
+    except StaleObject:
+        resp = error_response(
+            412, "precondition_failed", "the media stream changed since you read it; "
+            "read it again and retry",
+        )  # fmt: skip
+        resp.headers["ETag"] = settings_etag(await _stored(request, tenant, current))
+        return resp
+    return _with_etag(stream, now)
+
+
+async def _stored(
+    request: web.Request, tenant: str, fallback: MediaStreamConfig
+) -> MediaStreamConfig:
+    found = await request.app[RUNTIME].conversations.streams.store.get(tenant, fallback.id)
+    return found or fallback
+
+
+def preview_answer(
+    stream: MediaStreamConfig, wanted: ReplyPreviewRequest, now: datetime
+) -> dict[str, Any]:
+    """The preview of ``stream``'s replies with the unsaved values of ``wanted``
+    (``StreamInvalid`` naming the template that does not compile or render)."""
+    changes = {k: v for k, v in (("name", wanted.name), ("language", wanted.language)) if v}
+    shown = stream.model_copy(update=changes)
+    rendered: dict[str, str | None] = {}
+    for field in TEMPLATES:
+        source = getattr(wanted, field)
+        source = getattr(stream, field) if source is None else source
+        rendered[field] = render_preview(shown, field, source, now) if source else None
+    opens = sample_next_open(shown, now)
+    return {
+        **rendered,
+        "customer": SAMPLE_CUSTOMER.model_dump(mode="json", exclude_none=True),
+        "next_open": opens.isoformat(),
+    }
+
+
+async def reply_preview(request: web.Request) -> web.Response:
+    """Render the initial and after-hours replies with sample values (the form's preview)."""
+    stream = _current(request)
+    if isinstance(stream, web.Response):
+        return stream
+    body = await json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        wanted = ReplyPreviewRequest.model_validate(body)
+    except ValidationError as exc:
+        return validation_error(exc)
+    try:
+        answer = preview_answer(stream, wanted, request.app[RUNTIME].pipeline.clock())
+    except StreamInvalid as exc:
+        return error_response(400, "invalid", exc.message, exc.field)
+    return web.json_response(answer)

@@ -20,12 +20,14 @@ from aiohttp import WSMsgType, web
 from pydantic import Field, ValidationError
 
 from queues.base import BrokerError
-from router import frames
+from router import frames, logs
 from router.config import MediaStreamConfig
 from router.errors import NotFoundError, StoreError
 from router.keys import RUNTIME
+from router.limits import FrameRate, InboundRateLimited, ws_error, ws_frame_allowed
 from router.models import ChannelKind, Direction, Frozen, Message, Party, Sender, SenderKind
 from router.pages import render_page
+from router.routing_adapter import queue_of_entry
 from router.runtime import PRESENCE_TTL, Runtime
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,8 @@ def _stream(rt: Runtime, request: web.Request) -> MediaStreamConfig:
         stream = rt.conversations.stream(request.match_info["tenant"], request.match_info["stream"])
     except NotFoundError:
         raise web.HTTPNotFound(text="no such chat") from None
-    if stream.media is not ChannelKind.WEBCHAT:
-        raise web.HTTPNotFound(text="no such chat")
+    if stream.media is not ChannelKind.WEBCHAT or queue_of_entry(stream.id) is not None:
+        raise web.HTTPNotFound(text="no such chat")  # queue entry points have no chat page
     return stream
 
 
@@ -93,9 +95,15 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             tenant, stream.id, visitor, rt.settings.node_id, PRESENCE_TTL * 2
         )
         await _welcome(rt, ws, tenant, stream.id, visitor)
+        rate = FrameRate(rt.settings.chat_ws_frames_per_second)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await _on_frame(rt, ws, tenant, stream, visitor, msg.data)
+                if not await ws_frame_allowed(rt.metrics, ws, rate, "webchat_ws"):
+                    continue
+                with logs.bound(logs.new_correlation_id(), tenant=tenant, channel="webchat"):
+                    await _on_frame(rt, ws, tenant, stream, visitor, msg.data)
+            elif msg.type == WSMsgType.ERROR:
+                ws_error(rt.metrics, msg, "webchat_ws")
             elif msg.type == WSMsgType.BINARY:
                 message = "binary frames are not accepted"
                 await ws.send_str(
@@ -155,10 +163,20 @@ async def _on_frame(
         provider_message_id=frame.id,
     )
     try:
-        await rt.pipeline.submit(message, dedupe_key=f"webchat:{stream.id}:{visitor}:{frame.id}")
+        accepted = await rt.pipeline.submit(
+            message, dedupe_key=f"webchat:{stream.id}:{visitor}:{frame.id}"
+        )
+    except InboundRateLimited as exc:  # not acknowledged: the page sends it again later
+        rt.metrics.messages_in.labels("webchat", "rate_limited").inc()
+        rt.metrics.rejected_requests.labels("webchat_ws", f"{exc.scope}_rate").inc()
+        error = {"type": "error", "code": "rate_limited", "id": frame.id, "message": str(exc),
+                 "retry_after": exc.retry_after}  # fmt: skip
+        await ws.send_str(frames.dumps(error))
+        return
     except BrokerError:
         await ws.send_str(
             frames.dumps({"type": "error", "code": "unavailable", "message": "please retry"})
         )
         return
+    rt.metrics.messages_in.labels("webchat", "accepted" if accepted else "blocked").inc()
     await ws.send_str(frames.dumps({"type": "ack", "id": frame.id}))

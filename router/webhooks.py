@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from channels.base import (
     Resubscribed,
@@ -25,6 +26,7 @@ from queues.base import BrokerError
 from router.errors import NotFoundError, StoreError
 from router.http_errors import error_response
 from router.keys import RUNTIME
+from router.limits import InboundRateLimited
 from router.models import Message, MessageStatus
 from router.runtime import Runtime
 
@@ -33,8 +35,14 @@ log = logging.getLogger(__name__)
 
 async def webhook(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
+    if rt.draining:  # shutting down: the provider retries, another process takes it
+        return error_response(503, "unavailable", "shutting down; retry later")
     kind, account_id = request.match_info["type"], request.match_info["account_id"]
-    account = await rt.store.accounts.get(account_id)
+    try:
+        account = await rt.store.accounts.get(account_id)
+    except (StoreError, RedisError):  # the provider retries once the store is back
+        log.warning("webhook not taken: store unavailable", exc_info=True)
+        return error_response(503, "unavailable", "not queued; retry later")
     if account is None or account.type != kind or not rt.channels.supports(kind):
         return error_response(404, "not_found", "no such integration account", "account_id")
     adapter = rt.channels.adapter(account)
@@ -67,12 +75,33 @@ async def webhook(request: web.Request) -> web.StreamResponse:
     try:
         for event in events:
             await apply_event(rt, account.tenant, account.id, event)
-    except (BrokerError, StoreError):
+    except (BrokerError, StoreError, RedisError):
         log.warning("webhook not queued: backend unavailable", exc_info=True)
         return error_response(503, "unavailable", "not queued; retry later")
+    except InboundRateLimited as exc:  # the tenant's limit: the provider retries later
+        return rate_limited(exc)
     except NotFoundError as exc:
         return error_response(404, "not_found", str(exc), "stream")
     return web.Response(status=200, text="ok")
+
+
+def rate_limited(exc: InboundRateLimited) -> web.Response:
+    """429 with Retry-After: the provider retries the webhook once the window ended."""
+    resp = error_response(429, "rate_limited", str(exc))
+    resp.headers["Retry-After"] = exc.retry_after_header
+    return resp
+
+
+def count_rate_limited(rt: Runtime, channel: str, exc: InboundRateLimited) -> bool:
+    """Count a message over a rate limit; True when it is simply dropped (one remote party
+    flooding must not make the provider retry a whole batch of other people's messages),
+    False when the webhook must answer 429 (the tenant's limit)."""
+    rt.metrics.messages_in.labels(channel, "rate_limited").inc()
+    rt.metrics.rejected_requests.labels("webhook", f"{exc.scope}_rate").inc()
+    if exc.scope == "tenant":
+        return False
+    log.info("inbound message dropped: its remote party is over the rate limit")
+    return True
 
 
 def _sign_media(secret: bytes, account_id: str, message: Message) -> Message:
@@ -116,10 +145,16 @@ async def apply_event(
     if isinstance(event, Message):
         event = _sign_media(rt.secret, account_id, event)
         dedupe = f"{event.channel.value}:{account_id}:{event.provider_message_id}"
-        accepted = await rt.pipeline.submit(
-            event, dedupe_key=dedupe if event.provider_message_id else None
-        )
+        try:
+            accepted = await rt.pipeline.submit(
+                event, dedupe_key=dedupe if event.provider_message_id else None
+            )
+        except InboundRateLimited as exc:
+            if not count_rate_limited(rt, event.channel.value, exc):
+                raise
+            return
         outcome = "accepted" if accepted else "blocked"  # a blocked number: dropped, still 200
+        log.debug("inbound %s message %s", event.channel.value, outcome)
         rt.metrics.messages_in.labels(event.channel.value, outcome).inc()
     elif isinstance(event, StatusUpdate):
         found = await deliveries.update_by_provider_id(

@@ -1,4 +1,4 @@
-"""Admin console pages: login / logout, live queue dashboard, bot and integration accounts.
+"""Admin console pages: login / logout and the live queue dashboard.
 
 Everything is rendered on the server (jinja2) and works without JavaScript; ``admin.js``
 only refreshes the dashboard table from ``/admin/queues.json``. Every page is scoped to the
@@ -11,10 +11,6 @@ from typing import Any
 
 from aiohttp import web
 
-from bots.accounts import BotAccount
-from bots.errors import BotError
-from channels.accounts import IntegrationAccount
-from channels.base import CheckResult, ConnectionCheck
 from router.admin.session import (
     CONSOLE_ROLES,
     COOKIE,
@@ -45,33 +41,6 @@ STAT_FIELDS = (
     ("working_agents", "Working"),
     ("active_agents", "Active"),
 )
-BOT_TYPES = {
-    "lex": "AWS Lex",
-    "lex_v1": "AWS Lex (V1)",
-    "watson": "Watson Assistant",
-    "watson_legacy": "Watson Assistant (Legacy)",
-}
-INTEGRATION_TYPES = {
-    "facebook": "Facebook Messenger",
-    "whatsapp": "WhatsApp",
-    "line": "LINE",
-    "telegram": "Telegram",
-    "viber": "Viber",
-    "vonage": "Vonage",
-}
-# Help texts of the bot and integration account properties.
-HELP = {
-    "name": "The unique name of this integration account. It is helpful to have a descriptive"
-    " name if your contact center uses multiple integration accounts of the same type.",
-    "type": "The type of integration account.",
-    "max_api_calls_per_day": "The maximum number of calls that can be done each day. This limit"
-    " is here to keep your account from being charged for additional calls beyond what is"
-    " included in a free account.",
-    "remaining": "Calls left today under Max API calls per day (the same counter every"
-    " Switchboard process uses).",
-    "stream": "The media stream this account's conversations enter.",
-    "test": "Click this button to test the credentials and confirm that the connection is valid.",
-}
 
 
 def _context(session: AdminSession, nav: str, **extra: Any) -> dict[str, Any]:
@@ -82,7 +51,6 @@ def _context(session: AdminSession, nav: str, **extra: Any) -> dict[str, Any]:
         "is_tenant_admin": session.is_tenant_admin,
         "csrf_field": CSRF_FIELD,
         "csrf": session.csrf,
-        "help": HELP,
         **extra,
     }
 
@@ -191,103 +159,3 @@ async def queues_json(request: web.Request, session: AdminSession) -> web.Stream
             "queues": [{"name": name, **s.model_dump(mode="json")} for name, s in queues],
         }
     )
-
-
-# -- bot accounts ----------------------------------------------------------------------------
-
-
-def _admins_only() -> web.Response:
-    return forbidden("only tenant admins manage bot and integration accounts")
-
-
-async def _bot_accounts_page(
-    request: web.Request, session: AdminSession, tested: tuple[str, ConnectionCheck] | None = None
-) -> web.Response:
-    rt = request.app[RUNTIME]
-    rows = []
-    for account in await rt.store.bots.list(session.principal.tenant):
-        rows.append(
-            {
-                "account": account,
-                "type_label": BOT_TYPES.get(account.type, account.type),
-                "remaining": await rt.bots.remaining_calls_today(account),
-                "secrets": account.public_view()["secrets"],
-                "check": tested[1] if tested and tested[0] == account.id else None,
-            }
-        )
-    return render_page(request, "admin/bot_accounts.html", _context(session, "bots", rows=rows))
-
-
-@admin_page
-async def bot_accounts(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return _admins_only()
-    return await _bot_accounts_page(request, session)
-
-
-async def _bot_check(request: web.Request, account: BotAccount) -> ConnectionCheck:
-    engine = request.app[RUNTIME].bots.engine(account)
-    try:
-        return await engine.test_connection()
-    except BotError as exc:  # e.g. the daily cap or an open breaker
-        return ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
-
-
-@admin_page
-async def bot_test_connection(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return _admins_only()
-    account = await request.app[RUNTIME].store.bots.get_in(
-        session.principal.tenant, request.match_info["account_id"]
-    )
-    if account is None:
-        raise web.HTTPNotFound(text="no such bot account")
-    check = await _bot_check(request, account)
-    return await _bot_accounts_page(request, session, (account.id, check))
-
-
-# -- integration accounts --------------------------------------------------------------------
-
-
-async def _integration_page(
-    request: web.Request, session: AdminSession, tested: tuple[str, ConnectionCheck] | None = None
-) -> web.Response:
-    rt = request.app[RUNTIME]
-    rows = [
-        {
-            "account": account,
-            "type_label": INTEGRATION_TYPES.get(account.type, account.type),
-            "secrets": account.public_view()["secrets"],
-            "check": tested[1] if tested and tested[0] == account.id else None,
-        }
-        for account in await rt.store.accounts.list(session.principal.tenant)
-    ]
-    return render_page(
-        request, "admin/integration_accounts.html", _context(session, "integrations", rows=rows)
-    )
-
-
-@admin_page
-async def integration_accounts(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return _admins_only()
-    return await _integration_page(request, session)
-
-
-async def _integration_check(request: web.Request, account: IntegrationAccount) -> ConnectionCheck:
-    return await request.app[RUNTIME].channels.adapter(account).test_connection()
-
-
-@admin_page
-async def integration_test_connection(
-    request: web.Request, session: AdminSession
-) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return _admins_only()
-    account = await request.app[RUNTIME].store.accounts.get_in(
-        session.principal.tenant, request.match_info["account_id"]
-    )
-    if account is None:
-        raise web.HTTPNotFound(text="no such integration account")
-    check = await _integration_check(request, account)
-    return await _integration_page(request, session, (account.id, check))

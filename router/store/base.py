@@ -19,6 +19,8 @@ reached through another tenant's keys. Layout (P = tenant prefix):
 ``P dec:{sid}``       agents who declined or missed the session's offer
 ``P cred:{user}``     credentials of an agent / API client
 ``P wc:{stream}:{p}`` node a web-chat customer is connected to
+``P sx:...``          session search indexes (``router.store.transcripts``)
+``P audit``           audit log stream (``router.store.audit``)
 ``sb:sched``          timers and outbox (offer expiry, inactivity, queue publish)
 ``sb:tok:{token}``    bearer tokens
 ====================  ======================================================

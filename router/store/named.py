@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from router.errors import ConflictError
 from router.store.base import tenant_prefix
@@ -26,6 +27,10 @@ class Named(Protocol):
 
 
 T = TypeVar("T", bound=Named)
+
+
+class StaleObject(Exception):
+    """A checked replacement found the object changed since it was read (HTTP 412)."""
 
 
 class NamedObjects(Generic[T]):
@@ -60,24 +65,41 @@ class NamedObjects(Generic[T]):
         found = [await self.get_in(tenant, object_id) for object_id in ids]
         return [f for f in found if f is not None]
 
-    async def put(self, obj: T, *, create: bool) -> None:
-        """Create (id and name must be free) or replace an object of its tenant."""
+    async def put(self, obj: T, *, create: bool, expected: T | None = None) -> None:
+        """Create (id and name must be free) or replace an object of its tenant.
+
+        With ``expected``, the replacement happens only while the stored object still equals
+        it (compared and written in one transaction, under ``WATCH``): else ``StaleObject``.
+        """
         p = tenant_prefix(obj.tenant)
-        owner = await self._r.get(self._owner + obj.id)
-        if owner is not None and (create or str(owner) != obj.tenant):
-            raise ConflictError("duplicate_id", f"{self._what} with id {obj.id!r} exists")
-        holder = await self._r.get(p + self._name + obj.name)
-        if holder is not None and str(holder) != obj.id:
-            raise ConflictError("duplicate_name", f"{self._what} named {obj.name!r} exists")
-        previous = await self.get_in(obj.tenant, obj.id)
+        item, name = p + self._item + obj.id, p + self._name + obj.name
         async with self._r.pipeline(transaction=True) as pipe:
+            await pipe.watch(self._owner + obj.id, item, name)
+            owner = await pipe.get(self._owner + obj.id)
+            if owner is not None and (create or str(owner) != obj.tenant):
+                raise ConflictError("duplicate_id", f"{self._what} with id {obj.id!r} exists")
+            holder = await pipe.get(name)
+            if holder is not None and str(holder) != obj.id:
+                raise ConflictError("duplicate_name", f"{self._what} named {obj.name!r} exists")
+            raw = await pipe.get(item) if owner is not None else None
+            previous = self._load(str(raw)) if raw else None
+            if expected is not None and previous != expected:
+                raise StaleObject(f"the {self._what} changed since it was read")
+            pipe.multi()  # type: ignore[no-untyped-call]
             if previous is not None and previous.name != obj.name:
                 pipe.delete(p + self._name + previous.name)
             pipe.set(self._owner + obj.id, obj.tenant)
-            pipe.set(p + self._item + obj.id, self._dump(obj))
-            pipe.set(p + self._name + obj.name, obj.id)
+            pipe.set(item, self._dump(obj))
+            pipe.set(name, obj.id)
             pipe.sadd(p + self._index, obj.id)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except WatchError:
+                # Written by someone else in between: a blind replace retries, a checked
+                # one is stale by definition.
+                if expected is not None:
+                    raise StaleObject(f"the {self._what} changed since it was read") from None
+                return await self.put(obj, create=create)
 
     async def delete(self, tenant: str, object_id: str) -> bool:
         found = await self.get_in(tenant, object_id)

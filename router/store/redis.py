@@ -33,6 +33,7 @@ from router.models import (
     SessionTimers,
 )
 from router.store.accounts import AccountStore
+from router.store.audit import AuditStore
 from router.store.base import (
     KICK_CHANNEL,
     SCHED_KEY,
@@ -54,6 +55,7 @@ from router.store.deliveries import DeliveryStore
 from router.store.events import EventSubscriptionStore
 from router.store.inbox import InboxStore
 from router.store.sms import SmsStore
+from router.store.transcripts import SessionFilter, TranscriptStore
 
 _SCRIPTS = (
     "ingest",
@@ -106,6 +108,8 @@ class RedisStore:
         self.inbox = InboxStore(client)
         self.bots = BotStore(client)
         self.events = EventSubscriptionStore(client)
+        self.transcripts = TranscriptStore(client)
+        self.audit = AuditStore(client)
         lib = _read_script("lib")
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(lib + "\n" + _read_script(name)) for name in _SCRIPTS
@@ -346,6 +350,14 @@ class RedisStore:
             pipe.hgetall(p + "st:" + session_id)
             raw, statuses = await pipe.execute()
         return _history(session_id, raw, first_seq=start, statuses=statuses)
+
+    async def search_sessions(
+        self, tenant: str, query: SessionFilter, *, limit: int, offset: int
+    ) -> tuple[tuple[Session, ...], int, bool]:
+        """Sessions (without history) matching ``query``, newest first: (page, total,
+        truncated); see ``router.store.transcripts``."""
+        hits = await self.transcripts.search(tenant, query, limit=limit, offset=offset)
+        return tuple(_session(tenant, raw, ()) for raw in hits.page), hits.total, hits.truncated
 
     async def current_session_id(self, tenant: str, stream: str, party: str) -> str | None:
         value = await self._r.get(f"{tenant_prefix(tenant)}ix:{stream}:{party}")

@@ -140,6 +140,8 @@ class Cluster:
             SWITCHBOARD_TICK_SECONDS="0.05",
             SWITCHBOARD_PARTITIONS="4",
             SWITCHBOARD_LOG_LEVEL="WARNING",
+            # Bursts from one socket are what these tests are about, not the abuse limits.
+            SWITCHBOARD_CHAT_WS_FRAMES_PER_SECOND="1000",
             PYTHONUNBUFFERED="1",
         )
         node = Node(name=name, port=free_port(), env=env, config=path)

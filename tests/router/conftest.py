@@ -63,11 +63,17 @@ def config_data() -> dict[str, Any]:
 
 
 @pytest.fixture
+def settings() -> Settings:
+    """The app's settings; a test may replace them with ``pytest.mark.parametrize``."""
+    return Settings(tick_seconds=0.02, partitions=4)
+
+
+@pytest.fixture
 async def client(
     aiohttp_client: Callable[[web.Application], Awaitable[TestClient[Any, Any]]],
     config_data: dict[str, Any],
+    settings: Settings,
 ) -> TestClient[Any, Any]:
-    settings = Settings(tick_seconds=0.02, partitions=4)
     store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
     app = create_app(settings, Config.parse(config_data), store=store, broker=InMemoryBroker())
     return await aiohttp_client(app)

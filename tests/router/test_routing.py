@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from router.models import AgentState, SessionState
 from router.routing import WaitingLine
 from router.runtime import Runtime
+from router.settings import Settings
 from router.store.base import SCHED_KEY, tenant_prefix
 from tests.clients import TIMEOUT, AgentClient, CustomerClient, eventually, first_offer
 from tests.router.conftest import (
@@ -477,6 +478,10 @@ async def test_duplicate_customer_message_is_filed_once(
     assert await history_texts(runtime, "acme", session_id) == ["only once", "next"]
 
 
+# Faster than a person types: the web chat's per-socket frame limit is raised for this burst.
+@pytest.mark.parametrize(
+    "settings", [Settings(tick_seconds=0.02, partitions=4, chat_ws_frames_per_second=100)]
+)
 async def test_many_quick_messages_reach_the_agent_in_order(
     connect_agent: ConnectAgent, connect_customer: ConnectCustomer, runtime: Runtime
 ) -> None:

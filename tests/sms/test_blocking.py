@@ -94,7 +94,7 @@ async def test_blocked_number_is_dropped_before_storage_until_an_admin_unblocks_
     assert (await client.delete(url, headers=cs_admin)).status == 204
     assert (await client.delete(url, headers=cs_admin)).status == 404
     assert (await (await client.get("/api/v1/blocked-numbers", headers=cs_admin)).json()) == {
-        "items": [], "total": 0,
+        "items": [], "total": 0, "limit": 50, "offset": 0,
     }  # fmt: skip
 
     mark = len(ann.frames)

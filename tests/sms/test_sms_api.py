@@ -56,7 +56,7 @@ async def test_the_privilege_is_required(
     for headers in (crm, admin):
         refused = await send(cs_client, headers, SEND, status=403)
         assert refused["error"]["code"] == "forbidden"
-        assert "Use SMS/MMS API" in refused["error"]["message"]
+        assert "use_sms_api privilege" in refused["error"]["message"]
         assert (await cs_client.get("/api/v1/sms/messages/x", headers=headers)).status == 403
     assert (await cs_client.post("/api/v1/sms/messages", json=SEND)).status == 401
     sent = await send(cs_client, cs_sms_api, SEND)

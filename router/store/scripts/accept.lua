@@ -11,4 +11,5 @@ redis.call("HDEL", sk, "offer_id", "offer_agent", "offer_expires", "pinned_agent
 redis.call("ZREM", P .. "w:" .. s[4], sid)
 redis.call("ZREM", "sb:sched", "offer|" .. tenant .. "|" .. sid .. "|" .. ARGV[5])
 redis.call("DEL", P .. "dec:" .. sid)
+index_session(P, sid, "a:" .. ARGV[4])
 return {"assigned", s[4]}

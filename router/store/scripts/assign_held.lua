@@ -9,5 +9,6 @@ local inactivity_at = now + tonumber(ARGV[6])
 redis.call("HSET", sk, "state", "assigned", "agent", ARGV[4], "last_agent", ARGV[4],
   "assigned_at", now, "updated_at", now, "inactivity_at", inactivity_at)
 redis.call("SADD", P .. "as:" .. ARGV[4], sid)
+index_session(P, sid, "a:" .. ARGV[4])
 redis.call("ZADD", "sb:sched", inactivity_at, "inact|" .. tenant .. "|" .. sid)
 return {"assigned", agent_node(P, ARGV[4])}

@@ -6,5 +6,6 @@ if redis.call("HGET", sk, "state") ~= "with_bot" then return {"stale", 0} end
 local epoch = redis.call("HINCRBY", sk, "epoch", 1)
 redis.call("HSET", sk, "state", "queued", "queued_at", now, "queue", ARGV[4])
 redis.call("ZADD", P .. "w:" .. ARGV[4], now, sid)
+index_session(P, sid, "q:" .. ARGV[4])
 redis.call("ZADD", "sb:sched", now + tonumber(ARGV[6]), "queue|" .. tenant .. "|" .. sid .. "|" .. epoch)
 return {"queued", epoch}

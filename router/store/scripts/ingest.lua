@@ -37,6 +37,9 @@ if not sid then
     "queue", ARGV[12], "priority", ARGV[13], "skills", ARGV[14])
   redis.call("SET", ix, sid)
   if ARGV[10] ~= "" then redis.call("SADD", P .. "sa:" .. ARGV[10], sid) end
+  for _, dim in ipairs({"t", "s:" .. ARGV[3], "c:" .. ARGV[9], "p:" .. ARGV[4]}) do
+    index_session(P, sid, dim)
+  end
 end
 local sk = P .. "s:" .. sid
 local seq = redis.call("RPUSH", P .. "h:" .. sid, ARGV[8])
@@ -52,6 +55,7 @@ if outcome ~= "existing" and (ARGV[19] or "") ~= "" then
     "assigned_at", now, "direct", "1")
   redis.call("HDEL", sk, "closed_at", "close_reason", "reopen_until")
   redis.call("SADD", P .. "as:" .. ARGV[19], sid)
+  index_session(P, sid, "a:" .. ARGV[19])
 elseif outcome ~= "existing" and ARGV[20] == "1" then
   epoch = redis.call("HINCRBY", sk, "epoch", 1)
   redis.call("HSET", sk, "state", "new", "direct", "1")
@@ -68,5 +72,6 @@ elseif outcome ~= "existing" then
   redis.call("ZADD", P .. "w:" .. queue, now, sid)
   redis.call("ZADD", "sb:sched", now + tonumber(ARGV[18]), "queue|" .. tenant .. "|" .. sid .. "|" .. epoch)
 end
+if outcome ~= "existing" then index_session(P, sid, "q:" .. (redis.call("HGET", sk, "queue") or "")) end
 local s = redis.call("HMGET", sk, "state", "agent", "last_agent")
 return {outcome, sid, seq, s[1], s[2] or "", agent_node(P, s[2]), epoch, s[3] or ""}

@@ -36,3 +36,11 @@ local function release_slot(P, aid, sid, now)
   redis.call("SREM", P .. "as:" .. aid, sid)
   sync_ready(P, aid)
 end
+
+-- Session search indexes (router.store.transcripts): per-tenant sorted sets of session ids
+-- scored by the session's created_at; "sx:t" holds every session, "sx:{dim}:{value}" the
+-- sessions of one stream (s), channel (c), remote party (p), queue (q) or agent (a).
+local function index_session(P, sid, dim)
+  local created = redis.call("HGET", P .. "s:" .. sid, "created_at")
+  if created then redis.call("ZADD", P .. "sx:" .. dim, created, sid) end
+end

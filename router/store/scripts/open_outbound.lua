@@ -19,6 +19,10 @@ redis.call("HSET", P .. "s:" .. sid, "id", sid, "stream", ARGV[2], "channel", AR
   "updated_at", now, "epoch", 0, "queue", ARGV[9], "priority", ARGV[10], "skills", ARGV[11],
   "closed_at", now, "close_reason", "outbound", "reopen_until", now + tonumber(ARGV[12]))
 redis.call("SET", ix, sid)
+-- Session search indexes (see lib.lua index_session; this script runs without lib.lua).
+for _, dim in ipairs({"t", "s:" .. ARGV[2], "c:" .. ARGV[6], "p:" .. ARGV[3], "q:" .. ARGV[9]}) do
+  redis.call("ZADD", P .. "sx:" .. dim, now, sid)
+end
 -- Sessions by our number (router.store.inbox): deleting a number's messages finds it.
 if ARGV[7] ~= "" then redis.call("SADD", P .. "sa:" .. ARGV[7], sid) end
 return {"new", sid}

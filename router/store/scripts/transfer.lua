@@ -10,5 +10,6 @@ local epoch = redis.call("HINCRBY", sk, "epoch", 1)
 redis.call("HSET", sk, "state", "queued", "queue", ARGV[5], "queued_at", now, "pinned_agent", ARGV[6])
 redis.call("HDEL", sk, "agent")
 redis.call("ZADD", P .. "w:" .. ARGV[5], now, sid)
+index_session(P, sid, "q:" .. ARGV[5])
 redis.call("ZADD", "sb:sched", now + tonumber(ARGV[8]), "queue|" .. tenant .. "|" .. sid .. "|" .. epoch)
 return {"requeued", epoch, s[3]}

@@ -1,0 +1,221 @@
+"""The session-search and audit-log contract, run against every Redis the store talks to.
+
+Subclass ``SearchContract`` and override ``store`` (an empty ``RedisStore``). Sessions are
+written only through the store's own verbs (ingest, offer/accept, transfer, close, outbound
+open, delete), so the tests check that the indexes those verbs keep answer every filter.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+import router.store.redis as redis_store
+from router.models import ChannelKind, Party
+from router.store.audit import AuditActor, AuditEntry, AuditFilter, AuditStore
+from router.store.transcripts import SessionFilter
+from tests.contracts.store import OTHER_QUEUE, QUEUE, STREAM, WINDOW, Clock, Desk, reply
+
+if TYPE_CHECKING:
+    from router.store import RedisStore
+
+
+class Sessions:
+    """Four sessions of tenant acme, opened one minute apart (``at[name]`` = opening time),
+    from four (the oldest) to three.
+
+    - one: party p1 on web, support, assigned to ann, "I want a refund", closed
+    - two: party p2 on web, support then transferred to billing, assigned to ann first,
+      ann answered "your invoice is attached", open (queued in billing)
+    - three: party p3 on shop, billing, assigned to ben, open
+    - four: SMS to +15550001 opened outbound on stream sms (support), closed; the oldest
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+        self.at: dict[str, datetime] = {}
+
+
+async def _ids(
+    store: RedisStore, query: SessionFilter, tenant: str = "acme", **page: int
+) -> list[str]:
+    sessions, total, truncated = await store.search_sessions(
+        tenant, query, limit=page.get("limit", 50), offset=page.get("offset", 0)
+    )
+    assert not truncated
+    if not page:
+        assert total == len(sessions)
+    return [s.id for s in sessions]
+
+
+class SearchContract:
+    @pytest.fixture
+    def store(self) -> RedisStore:
+        raise NotImplementedError
+
+    @pytest.fixture(autouse=True)
+    def clock(self, monkeypatch: pytest.MonkeyPatch) -> Clock:
+        clock = Clock()
+        monkeypatch.setattr(redis_store, "now_ms", clock)
+        return clock
+
+    @pytest.fixture
+    async def sessions(self, store: RedisStore, clock: Clock) -> Sessions:
+        desk = Desk(store, clock)
+        out = Sessions()
+        # Opened at the real time (outbound opening reads the wall clock): the oldest.
+        out.at["four"] = datetime.now(UTC)
+        four, new = await store.sms.open_outbound_session(
+            "acme", stream="sms", channel=ChannelKind.SMS, account="num-1",
+            party=Party(id="+15550001"), queue=QUEUE, priority=0, skills=(),
+            reopen_window_seconds=WINDOW,
+        )  # fmt: skip
+        assert new
+        await desk.agent("ann")
+        await desk.agent("ben", queues=[OTHER_QUEUE])
+
+        clock.advance(60)
+        out.at["one"] = clock.now()
+        one = (await desk.inbound("p1", text="I want a refund")).session_id
+        await desk.assign(one, "ann")
+        assert await desk.close(one) == "closed"
+
+        clock.advance(60)
+        out.at["two"] = clock.now()
+        two = (await desk.inbound("p2", text="where is my bill")).session_id
+        await desk.assign(two, "ann")
+        outcome, _ = await store.append_outbound(
+            reply(desk, "Your INVOICE is attached"), session_id=two, agent="ann",
+            inactivity_seconds=600,
+        )  # fmt: skip
+        assert outcome == "ok"
+        outcome, _, _ = await store.transfer("acme", two, "ann", queue=OTHER_QUEUE, to_agent=None)
+        assert outcome == "requeued"
+
+        clock.advance(60)
+        out.at["three"] = clock.now()
+        three = await desk.inbound("p3", stream="shop", text="hello", queue=OTHER_QUEUE)
+        await desk.assign(three.session_id, "ben")
+
+        out.ids = {"one": one, "two": two, "three": three.session_id, "four": four}
+        return out
+
+    async def test_every_filter_narrows_the_search(
+        self, store: RedisStore, sessions: Sessions
+    ) -> None:
+        ids = sessions.ids
+
+        def named(*names: str) -> list[str]:
+            return [ids[n] for n in names]
+
+        assert await _ids(store, SessionFilter()) == named("three", "two", "one", "four")
+        assert await _ids(store, SessionFilter(state="open")) == named("three", "two")
+        assert await _ids(store, SessionFilter(state="closed")) == named("one", "four")
+        assert await _ids(store, SessionFilter(queue=QUEUE)) == named("two", "one", "four")
+        assert await _ids(store, SessionFilter(queue=OTHER_QUEUE)) == named("three", "two")
+        assert await _ids(store, SessionFilter(stream=STREAM)) == named("two", "one")
+        assert await _ids(store, SessionFilter(stream="shop")) == named("three")
+        assert await _ids(store, SessionFilter(agent="ann")) == named("two", "one")
+        assert await _ids(store, SessionFilter(agent="ben")) == named("three")
+        assert await _ids(store, SessionFilter(agent="nobody")) == []
+        assert await _ids(store, SessionFilter(channel="sms")) == named("four")
+        assert await _ids(store, SessionFilter(channel="webchat")) == named("three", "two", "one")
+        assert await _ids(store, SessionFilter(party="p2")) == named("two")
+        assert await _ids(store, SessionFilter(party="+15550001")) == named("four")
+        at = sessions.at
+        assert await _ids(store, SessionFilter(created_from=at["two"])) == named("three", "two")
+        assert await _ids(store, SessionFilter(created_to=at["two"] + timedelta(seconds=30))) == (
+            named("two", "one", "four")
+        )
+        window = SessionFilter(created_from=at["one"], created_to=at["two"] + timedelta(seconds=1))
+        assert await _ids(store, window) == named("two", "one")
+        # The text search reads every message, both directions, case-insensitively.
+        assert await _ids(store, SessionFilter(text="refund")) == named("one")
+        assert await _ids(store, SessionFilter(text="invoice")) == named("two")
+        assert await _ids(store, SessionFilter(text="HELLO")) == named("three")
+        assert await _ids(store, SessionFilter(text="nothing like it")) == []
+        # Filters combine: every one must hold.
+        both = SessionFilter(agent="ann", queue=OTHER_QUEUE, state="open", text="bill")
+        assert await _ids(store, both) == named("two")
+        assert await _ids(store, SessionFilter(agent="ann", state="open", stream="shop")) == []
+
+    async def test_pages_share_one_total(self, store: RedisStore, sessions: Sessions) -> None:
+        pages = []
+        for offset in (0, 3):
+            found, total, _ = await store.search_sessions(
+                "acme", SessionFilter(), limit=3, offset=offset
+            )
+            assert total == 4
+            pages.append([s.id for s in found])
+        assert [len(p) for p in pages] == [3, 1]
+        assert pages[0] + pages[1] == await _ids(store, SessionFilter())
+        found, total, _ = await store.search_sessions(
+            "acme", SessionFilter(queue=QUEUE), limit=2, offset=2
+        )
+        assert (total, [s.id for s in found]) == (3, [sessions.ids["four"]])
+        assert all(s.history == () for s in found)
+
+    async def test_another_tenants_sessions_are_never_found(
+        self, store: RedisStore, sessions: Sessions, clock: Clock
+    ) -> None:
+        other = Desk(store, clock, tenant="globex")
+        theirs = (await other.inbound("p1", text="I want a refund")).session_id
+        assert await _ids(store, SessionFilter(party="p1"), tenant="globex") == [theirs]
+        assert await _ids(store, SessionFilter(text="refund"), tenant="globex") == [theirs]
+        assert theirs not in await _ids(store, SessionFilter())
+        assert await _ids(store, SessionFilter(party="p1")) == [sessions.ids["one"]]
+
+    async def test_a_deleted_session_leaves_the_indexes(
+        self, store: RedisStore, sessions: Sessions
+    ) -> None:
+        four = sessions.ids["four"]
+        assert await store.inbox.delete_session("acme", four, "num-1") == "deleted"
+        assert four not in await _ids(store, SessionFilter())
+        assert await _ids(store, SessionFilter(channel="sms")) == []
+        assert await _ids(store, SessionFilter(queue=QUEUE)) == [
+            sessions.ids["two"],
+            sessions.ids["one"],
+        ]
+        keys = [key async for key in store.client.scan_iter("sb:acme:sx:*")]
+        for key in keys:
+            assert await store.client.zscore(key, four) is None, key
+
+    # -- audit log --------------------------------------------------------------------------
+
+    async def test_the_audit_log_is_capped_and_filtered(self, store: RedisStore) -> None:
+        audit = AuditStore(store.client, max_entries=3)
+        start = datetime.now(UTC)
+
+        def entry(n: int, subject: str, object_type: str) -> AuditEntry:
+            return AuditEntry(
+                at=start + timedelta(seconds=n), tenant="acme",
+                actor=AuditActor(subject=subject, role="tenant_admin", name=subject.title()),
+                remote="192.0.2.1", method="PATCH", path=f"/api/v1/{object_type}/x{n}",
+                object_type=object_type, object_id=f"x{n}", fields=("name",), status=200,
+                source="api",
+            )  # fmt: skip
+
+        for n in range(5):
+            await audit.append(entry(n, "root" if n % 2 else "admin", "numbers"))
+        await audit.append(entry(5, "root", "bot-accounts"))
+        assert await audit.size("acme") == 3
+        items, total = await audit.read("acme", AuditFilter(), limit=10, offset=0)
+        assert total == 3
+        assert [e.object_id for e in items] == ["x5", "x4", "x3"]
+        items, total = await audit.read("acme", AuditFilter(actor="root"), limit=10, offset=0)
+        assert [e.object_id for e in items] == ["x5", "x3"]
+        items, _ = await audit.read("acme", AuditFilter(actor="Admin"), limit=10, offset=0)
+        assert [e.object_id for e in items] == ["x4"]
+        items, _ = await audit.read("acme", AuditFilter(object_type="numbers"), limit=1, offset=1)
+        assert [e.object_id for e in items] == ["x3"]
+        assert (await audit.read("globex", AuditFilter(), limit=10, offset=0)) == ((), 0)
+        # Time filters follow the entries' ids (when they were written).
+        items, _ = await audit.read("acme", AuditFilter(), limit=10, offset=0)
+        assert all(e.id for e in items)
+        future = datetime.now(UTC) + timedelta(minutes=5)
+        assert (await audit.read("acme", AuditFilter(since=future), limit=10, offset=0))[1] == 0
+        past = start - timedelta(minutes=5)
+        assert (await audit.read("acme", AuditFilter(until=past), limit=10, offset=0))[1] == 0
+        assert (await audit.read("acme", AuditFilter(since=past), limit=10, offset=0))[1] == 3

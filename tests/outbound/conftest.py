@@ -1,0 +1,14 @@
+"""An in-process Switchboard (fakeredis, in-memory broker) with a Telegram account on a fake
+Bot API, as in the observability suite."""
+
+from tests.observability.conftest import (
+    admin,
+    agent,
+    client,
+    create_account,
+    runtime,
+    settings,
+    start_fake,
+)
+
+__all__ = ["admin", "agent", "client", "create_account", "runtime", "settings", "start_fake"]

@@ -1,0 +1,151 @@
+"""An agent reply reaches the provider once, or is failed with its reason, whatever happens
+to the store around the provider call (``router.outbound``'s send claim)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from queues.base import Reject
+from router.events import OutboundWork
+from router.models import Direction, Message, MessageStatus, Sender, SenderKind
+from router.outbound import OUTCOME_UNKNOWN
+from router.runtime import Runtime
+from tests.clients import AgentClient
+from tests.observability.harness import Bot, post, telegram_bot, update
+
+Client = TestClient[Any, Any]
+StartFake = Callable[[web.Application], Awaitable[str]]
+
+
+async def reply(client: Client, bot: Bot, agent: AgentClient, runtime: Runtime) -> OutboundWork:
+    """A conversation assigned to ann with one reply filed in it (not yet sent)."""
+    mark = len(agent.frames)
+    resp = await post(client, bot, update(1, "hello"))
+    assert resp.status == 200, await resp.text()
+    offer = await agent.expect("offer", after=mark)
+    await agent.accept(offer)
+    session_id = str(offer["session_id"])
+    session = await runtime.store.load_session("acme", session_id)
+    assert session is not None
+    message = Message(
+        id=uuid.uuid4().hex, tenant="acme", channel=session.channel, account=session.account,
+        stream=session.stream, direction=Direction.OUTBOUND, remote_party=session.remote_party,
+        sender=Sender(kind=SenderKind.AGENT, id="ann", name="ann"), text="once only",
+    )  # fmt: skip
+    outcome, seq = await runtime.store.append_outbound(
+        message, session_id=session_id, agent="ann", inactivity_seconds=0
+    )
+    assert outcome == "ok"
+    filed = message.model_copy(update={"session_id": session_id, "seq": seq})
+    return OutboundWork(tenant="acme", session_id=session_id, message=filed)
+
+
+async def status_of(runtime: Runtime, work: OutboundWork) -> tuple[MessageStatus, str | None]:
+    assert work.message.seq is not None
+    statuses = await runtime.store.deliveries.statuses("acme", work.session_id)
+    return statuses[work.message.seq]
+
+
+def sent(bot: Bot) -> list[str]:
+    return [str(p["text"]) for p in bot.fake.sent("sendMessage")]
+
+
+async def test_a_send_stopped_after_the_provider_call_is_failed_not_sent_again(
+    client: Client, agent: AgentClient, start_fake: StartFake, runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    bot = await telegram_bot(client, start_fake)
+    work = await reply(client, bot, agent, runtime)
+
+    async def stopped(*_: object) -> None:
+        raise asyncio.CancelledError  # the process stops while recording the send
+
+    # The provider took it, then the recording never happened.
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime.outbound, "_sent", stopped)
+        with pytest.raises(asyncio.CancelledError):
+            await runtime.outbound.deliver(work)
+    assert sent(bot) == ["once only"]
+    # Its redelivery cannot know whether the provider has it: failed, never sent twice.
+    with pytest.raises(Reject, match="delivery outcome unknown"):
+        await runtime.outbound.deliver(work)
+    assert sent(bot) == ["once only"]
+    assert await status_of(runtime, work) == (MessageStatus.FAILED, OUTCOME_UNKNOWN)
+
+
+async def test_a_store_failure_before_the_provider_call_leaves_no_claim(
+    client: Client, agent: AgentClient, start_fake: StartFake, runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    bot = await telegram_bot(client, start_fake)
+    work = await reply(client, bot, agent, runtime)
+
+    async def down(*_: object) -> None:
+        raise RedisConnectionError("Redis went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime.store.deliveries, "unreachable", down)
+        with pytest.raises(RedisConnectionError):
+            await runtime.outbound.deliver(work)
+    assert sent(bot) == []
+    # Nothing went out: the retry sends it, once.
+    await runtime.outbound.deliver(work)
+    assert sent(bot) == ["once only"]
+    assert (await status_of(runtime, work))[0] is MessageStatus.SENT
+
+
+async def test_a_claim_whose_answer_was_lost_is_still_ours(
+    client: Client, agent: AgentClient, start_fake: StartFake, runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    bot = await telegram_bot(client, start_fake)
+    work = await reply(client, bot, agent, runtime)
+    real_set = runtime.store.client.set
+
+    async def answered_late(*args: Any, **kwargs: Any) -> Any:
+        # The SET went through but its answer was lost; the client sent it again.
+        await real_set(*args, **kwargs)
+        return await real_set(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime.store.client, "set", answered_late)
+        await runtime.outbound.deliver(work)
+    assert sent(bot) == ["once only"]
+    assert (await status_of(runtime, work))[0] is MessageStatus.SENT
+
+
+async def test_a_delivery_that_finds_it_sent_under_its_claim_does_not_send_it(
+    client: Client, agent: AgentClient, start_fake: StartFake, runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Two deliveries of one message (a redelivery while the first still recorded its send):
+    the second read "not sent" just before the first recorded it and dropped its claim."""
+    bot = await telegram_bot(client, start_fake)
+    work = await reply(client, bot, agent, runtime)
+    real_statuses = runtime.store.deliveries.statuses
+    reads = 0
+
+    async def statuses(tenant: str, session_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 1:  # the first check, then the other delivery records the send
+            assert work.message.seq is not None
+            await runtime.store.deliveries.set_status(
+                tenant, session_id, work.message.seq, MessageStatus.SENT
+            )
+            return {}
+        return await real_statuses(tenant, session_id)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime.store.deliveries, "statuses", statuses)
+        await runtime.outbound.deliver(work)
+    assert sent(bot) == []
+    assert await runtime.store.client.get(f"sb:sending:{work.message.id}") is None

@@ -1,0 +1,206 @@
+"""The audit log through the real app: API and admin-console changes recorded with who, from
+where, what and the names of the fields (never their values), failures not recorded,
+``/api/v1/audit-log`` and the console page."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import fakeredis
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bots.accounts import BotAccount
+from queues.memory import InMemoryBroker
+from router.app import create_app
+from router.config import Config
+from router.runtime import Runtime
+from router.settings import Settings
+from router.store import RedisStore
+from tests.bots.modes_fixtures import FakeEngine, watson
+from tests.router.conftest import PASSWORD, agent, api_token, tenant, token
+from tests.router.test_admin_console import signed_in
+
+Client = TestClient[Any, Any]
+SECRET = "watson-secret-key"
+NEW_SECRET = "another-watson-secret"
+
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    def with_admin(tid: str) -> dict[str, Any]:
+        agents = [
+            agent("ann"),
+            agent("sue", role="supervisor"),
+            agent("root", role="tenant_admin", name=f"Root of {tid}", queues=[]),
+            agent("boss", role="tenant_admin", name="The Boss", queues=[]),
+        ]
+        return tenant(tid, agents=agents)
+
+    return {"tenants": [with_admin("acme"), with_admin("globex")]}
+
+
+@pytest.fixture
+def engine(runtime: Runtime) -> FakeEngine:
+    fake = FakeEngine()
+
+    def factory(account: BotAccount) -> FakeEngine:
+        return fake
+
+    runtime.bots.engine_factory = factory
+    return fake
+
+
+async def _bearer(client: Client, tenant_id: str, username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await token(client, tenant_id, username)}"}
+
+
+async def _log(client: Client, tenant_id: str = "acme", **query: str) -> dict[str, Any]:
+    headers = await _bearer(client, tenant_id, "root")
+    resp = await client.get("/api/v1/audit-log", params=query, headers=headers)
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def test_api_changes_are_recorded_with_field_names_only(client: Client) -> None:
+    headers = await _bearer(client, "acme", "root")
+    resp = await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
+    assert resp.status == 201, await resp.text()
+    patch = {"api_key": NEW_SECRET, "name": "Renamed"}
+    resp = await client.patch("/api/v1/bot-accounts/wb", json=patch, headers=headers)
+    assert resp.status == 200, await resp.text()
+    # Failed requests change nothing and are not recorded.
+    resp = await client.patch("/api/v1/bot-accounts/wb", json={"max_api_calls_per_day": -5},
+                              headers=headers)  # fmt: skip
+    assert resp.status == 400
+    resp = await client.delete("/api/v1/bot-accounts/missing", headers=headers)
+    assert resp.status == 404
+
+    resp = await client.get("/api/v1/audit-log", headers=headers)
+    raw = await resp.text()
+    assert SECRET not in raw
+    assert NEW_SECRET not in raw
+    body = await resp.json()
+    assert body["total"] == 2
+    assert (body["limit"], body["offset"]) == (50, 0)
+    changed, created = body["items"]  # newest first
+    assert created["method"] == "POST"
+    assert created["path"] == "/api/v1/bot-accounts"
+    assert (created["object_type"], created["object_id"]) == ("bot-accounts", "wb")
+    assert created["status"] == 201
+    assert set(created["fields"]) == set(watson("wb"))
+    assert (created["actor"]["subject"], created["actor"]["role"]) == ("root", "tenant_admin")
+    assert created["tenant"] == "acme"
+    assert created["source"] == "api"
+    assert created["remote"] == "127.0.0.1"
+    assert (changed["method"], changed["object_id"], changed["status"]) == ("PATCH", "wb", 200)
+    assert changed["fields"] == ["api_key", "name"]
+    assert changed["at"] >= created["at"]
+
+
+async def test_filters_roles_and_tenants(client: Client) -> None:
+    root = await _bearer(client, "acme", "root")
+    boss = await _bearer(client, "acme", "boss")
+    crm = {"Authorization": f"Bearer {await api_token(client, 'acme')}"}
+    await client.post("/api/v1/bot-accounts", json=watson("a1"), headers=root)
+    await client.post("/api/v1/bot-accounts", json=watson("a2"), headers=boss)
+    resp = await client.delete("/api/v1/bot-accounts/a1", headers=boss)
+    assert resp.status == 204
+    body = await _log(client)
+    assert body["total"] == 3
+    assert [e["actor"]["subject"] for e in body["items"]] == ["boss", "boss", "root"]
+    assert [e["object_id"] for e in (await _log(client, actor="boss"))["items"]] == ["a1", "a2"]
+    assert (await _log(client, actor="The Boss"))["total"] == 2
+    assert (await _log(client, object_type="bot-accounts"))["total"] == 3
+    assert (await _log(client, object_type="numbers"))["total"] == 0
+    page = await _log(client, limit="1", offset="1")
+    assert (page["total"], [e["object_id"] for e in page["items"]]) == (3, ["a2"])
+    assert (await _log(client, **{"from": "2999-01-01"}))["total"] == 0
+    assert (await _log(client, to="2000-01-01T00:00:00Z"))["total"] == 0
+    assert (await _log(client, **{"from": "2000-01-01"}))["total"] == 3
+    assert (await _log(client, "globex"))["total"] == 0
+    for user in ("ann", "sue"):
+        resp = await client.get("/api/v1/audit-log", headers=await _bearer(client, "acme", user))
+        assert resp.status == 403
+    resp = await client.get("/api/v1/audit-log", headers=crm)
+    assert resp.status == 403
+    resp = await client.get("/api/v1/audit-log?from=soon", headers=root)
+    assert (resp.status, (await resp.json())["error"]["field"]) == (400, "from")
+
+
+async def test_console_changes_are_recorded_from_the_cookie_session(
+    client: Client, engine: FakeEngine
+) -> None:
+    headers = await _bearer(client, "acme", "root")
+    resp = await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
+    assert resp.status == 201
+    csrf = await signed_in(client)  # a sign-in is a change too
+    resp = await client.post("/admin/bot-accounts/wb/test-connection", data={"csrf_token": csrf})
+    assert resp.status == 200
+    resp = await client.post("/admin/bot-accounts/wb/test-connection", data={"csrf_token": "x"})
+    assert resp.status == 403  # refused: not recorded
+    resp = await client.post("/admin/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert resp.status == 303
+
+    raw = await (await client.get("/api/v1/audit-log", headers=headers)).text()
+    assert PASSWORD not in raw
+    assert csrf not in raw
+    body = await _log(client)
+    logout, tested, login, _created = body["items"]
+    assert body["total"] == 4
+    for entry in (logout, tested, login):
+        assert entry["source"] == "admin"
+        assert entry["actor"] == {"subject": "root", "role": "tenant_admin",
+                                  "name": "Root of acme"}  # fmt: skip
+        assert entry["remote"] == "127.0.0.1"
+    assert (login["path"], login["status"], login["object_type"]) == ("/admin/login", 303, "login")
+    assert "password" in login["fields"]
+    assert "csrf_token" not in login["fields"]
+    assert (tested["object_type"], tested["object_id"]) == ("bot-accounts", "wb")
+    assert tested["path"] == "/admin/bot-accounts/wb/test-connection"
+    assert tested["fields"] == []
+    assert (logout["path"], logout["status"]) == ("/admin/logout", 303)
+
+
+async def test_console_audit_page(client: Client) -> None:
+    headers = await _bearer(client, "acme", "root")
+    await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
+    await signed_in(client)
+    html = await (await client.get("/admin")).text()
+    assert 'href="/admin/audit-log"' in html
+    resp = await client.get("/admin/audit-log", params={"object_type": "bot-accounts"})
+    html = await resp.text()
+    assert resp.status == 200
+    assert "/api/v1/bot-accounts" in html
+    assert "api_key" in html
+    assert SECRET not in html
+    html = await (await client.get("/admin/audit-log", params={"actor": "nobody"})).text()
+    assert "No matching changes." in html
+    resp = await client.get("/admin/audit-log", params={"to": "later"})
+    assert resp.status == 400
+    await signed_in(client, "sue")
+    html = await (await client.get("/admin")).text()
+    assert 'href="/admin/audit-log"' not in html
+    assert (await client.get("/admin/audit-log")).status == 403
+
+
+@pytest.mark.parametrize(("trusted", "expected"), [(False, "127.0.0.1"), (True, "198.51.100.7")])
+async def test_forwarded_for_is_honoured_only_behind_a_trusted_proxy(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+    config_data: dict[str, Any],
+    trusted: bool,
+    expected: str,
+) -> None:
+    settings = Settings(tick_seconds=0.02, partitions=2, trusted_proxy=trusted)
+    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    app = create_app(settings, Config.parse(config_data), store=store, broker=InMemoryBroker())
+    client = await aiohttp_client(app)
+    headers = await _bearer(client, "acme", "root")
+    headers["X-Forwarded-For"] = "203.0.113.9, 198.51.100.7"
+    resp = await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
+    assert resp.status == 201
+    (entry,) = (await _log(client))["items"]
+    assert entry["remote"] == expected
