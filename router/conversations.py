@@ -279,7 +279,10 @@ class Conversations:
             raise NotFoundError(f"no session {session_id!r}")
         filed = message.model_copy(update={"session_id": session_id, "seq": seq})
         if outcome == "dup":
-            return filed  # already queued once: the client retried
+            filed, queue_again = await self._filed_before(filed)
+            if not queue_again:
+                return filed
+            message = filed
         if session.channel in SMS_CHANNELS and seq is not None:
             await self.store.sms.index_message(tenant, message.id, session_id, seq)
         work = OutboundWork(
@@ -297,6 +300,20 @@ class Conversations:
                 await asyncio.shield(self._not_queued(tenant, session_id, seq))
             raise
         return filed
+
+    async def _filed_before(self, filed: Message) -> tuple[Message, bool]:
+        """The message filed before under the same client id, and whether to queue it again.
+
+        The client retried, or the store ran the filing but its answer was lost (Redis
+        restarting) and the store client sent it again: then the first filing was never
+        queued. A message still ``received`` is queued again; the outbound worker does not
+        send a message twice (status check and send claim)."""
+        if filed.seq is None or filed.session_id is None:
+            return filed, False
+        earlier = await self.store.history(filed.tenant, filed.session_id, start=filed.seq)
+        if not earlier:
+            return filed, False
+        return earlier[0], earlier[0].status is MessageStatus.RECEIVED
 
     async def _not_queued(self, tenant: str, session_id: str, seq: int) -> None:
         try:

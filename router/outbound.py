@@ -218,7 +218,8 @@ class OutboundWorker:
         """True when the message already went out or failed: a redelivery (its consumer
         died after sending, before acknowledging) is not sent a second time, and a message
         reported failed (e.g. its publish was not confirmed, though the broker had it) is
-        not sent after all."""
+        not sent after all. A message failed with a provider's reason is dead-lettered
+        (``Reject``), in case its first dead-lettering did not go through."""
         seq = work.message.seq
         if seq is None:
             return False

@@ -119,7 +119,9 @@ class Runtime:
         http: aiohttp.ClientSession | None = None,
         demo: bool = False,
     ) -> Runtime:
-        store = store or RedisStore.from_url(settings.redis_url)
+        store = store or RedisStore.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections
+        )
         broker = broker or make_broker(settings.broker_url)
         sockets = LocalSockets()
         delivery = Delivery(store, broker, sockets, settings.node_id)

@@ -43,6 +43,8 @@ class Settings(BaseModel):
     # A reverse proxy in front sets X-Forwarded-For (the audit log then takes the client
     # address from it); leave False when clients reach this process directly.
     trusted_proxy: bool = False
+    # Connections to Redis this process opens at most; commands beyond wait for a free one.
+    redis_max_connections: int = Field(default=128, ge=4, le=10_000)
     # Log lines as JSON objects or text; None: JSON in production mode, text in embedded mode
     # (router.logs, docs/observability.md).
     log_format: Literal["json", "text"] | None = None
@@ -106,6 +108,7 @@ class Settings(BaseModel):
             "webhook_max_body_bytes": "WEBHOOK_MAX_BODY_BYTES",
             "api_max_body_bytes": "API_MAX_BODY_BYTES",
             "admin_max_body_bytes": "ADMIN_MAX_BODY_BYTES",
+            "redis_max_connections": "REDIS_MAX_CONNECTIONS",
             "tenant_messages_per_window": "TENANT_MESSAGES_PER_WINDOW",
             "party_messages_per_window": "PARTY_MESSAGES_PER_WINDOW",
             "rate_window_seconds": "RATE_WINDOW_SECONDS",

@@ -116,12 +116,20 @@ class RedisStore:
         }
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
+    def from_url(cls, url: str, *, max_connections: int = 128) -> RedisStore:
+        """The store at ``url``. Concurrent commands share at most ``max_connections``
+        connections; a command that finds none free waits for one (up to 10 s, then it fails
+        like an unreachable store) instead of failing at once, so a burst of webhooks queues
+        up rather than erroring."""
         if url.startswith("memory://"):
             import fakeredis
 
-            return cls(fakeredis.FakeAsyncRedis(decode_responses=True))
-        return cls(aioredis.Redis.from_url(url, decode_responses=True))
+            # In-process connections are plain objects: no reason to ration them.
+            return cls(fakeredis.FakeAsyncRedis(decode_responses=True, max_connections=2**16))
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=max_connections, timeout=10
+        )
+        return cls(aioredis.Redis.from_pool(pool))  # closing the client closes the pool
 
     @property
     def client(self) -> aioredis.Redis:

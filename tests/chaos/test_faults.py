@@ -31,11 +31,6 @@ async def test_sigkill_of_a_process_mid_stream(chaos: Chaos) -> None:
     assert result["replies"]
 
 
-@pytest.mark.xfail(
-    reason="known gap: now and then one agent reply filed during the outage is neither sent "
-    "nor marked failed (docs/operations.md, open problems)",
-    strict=False,
-)
 async def test_rabbitmq_stop_app_and_start_app_mid_stream(chaos: Chaos) -> None:
     traffic = await chaos.start(processes=2)
     await until(lambda: traffic.total() >= BEFORE, "traffic before the broker stops")
@@ -49,11 +44,6 @@ async def test_rabbitmq_stop_app_and_start_app_mid_stream(chaos: Chaos) -> None:
     await chaos.finish()
 
 
-@pytest.mark.xfail(
-    reason="known gap: now and then a reply whose delivery straddles the restart is sent "
-    "twice (docs/operations.md, open problems)",
-    strict=False,
-)
 async def test_redis_restart_mid_stream(chaos: Chaos) -> None:
     traffic = await chaos.start(processes=2)
     await until(lambda: traffic.total() >= BEFORE, "traffic before Redis goes away")

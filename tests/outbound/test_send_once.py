@@ -18,14 +18,16 @@ from router.events import OutboundWork
 from router.models import Direction, Message, MessageStatus, Sender, SenderKind
 from router.outbound import OUTCOME_UNKNOWN
 from router.runtime import Runtime
-from tests.clients import AgentClient
+from tests.clients import AgentClient, eventually
 from tests.observability.harness import Bot, post, telegram_bot, update
 
 Client = TestClient[Any, Any]
 StartFake = Callable[[web.Application], Awaitable[str]]
 
 
-async def reply(client: Client, bot: Bot, agent: AgentClient, runtime: Runtime) -> OutboundWork:
+async def reply(
+    client: Client, bot: Bot, agent: AgentClient, runtime: Runtime, dedupe_key: str | None = None
+) -> OutboundWork:
     """A conversation assigned to ann with one reply filed in it (not yet sent)."""
     mark = len(agent.frames)
     resp = await post(client, bot, update(1, "hello"))
@@ -41,8 +43,9 @@ async def reply(client: Client, bot: Bot, agent: AgentClient, runtime: Runtime) 
         sender=Sender(kind=SenderKind.AGENT, id="ann", name="ann"), text="once only",
     )  # fmt: skip
     outcome, seq = await runtime.store.append_outbound(
-        message, session_id=session_id, agent="ann", inactivity_seconds=0
-    )
+        message, session_id=session_id, agent="ann", inactivity_seconds=3600,
+        dedupe_key=dedupe_key and dedupe_key.format(session=session_id),
+    )  # fmt: skip
     assert outcome == "ok"
     filed = message.model_copy(update={"session_id": session_id, "seq": seq})
     return OutboundWork(tenant="acme", session_id=session_id, message=filed)
@@ -149,3 +152,30 @@ async def test_a_delivery_that_finds_it_sent_under_its_claim_does_not_send_it(
         await runtime.outbound.deliver(work)
     assert sent(bot) == []
     assert await runtime.store.client.get(f"sb:sending:{work.message.id}") is None
+
+
+async def test_a_reply_filed_by_a_filing_whose_answer_was_lost_is_queued_when_sent_again(
+    client: Client, agent: AgentClient, start_fake: StartFake, runtime: Runtime
+) -> None:
+    """The store ran the filing but its answer was lost (Redis restarting) and the store
+    client sent it again: the second filing finds it filed (same client id). It was never
+    queued, so it is queued now, as the message filed first, and goes out once."""
+    bot = await telegram_bot(client, start_fake)
+    work = await reply(client, bot, agent, runtime, dedupe_key="out:{session}:ann:c1")
+    ann = Sender(kind=SenderKind.AGENT, id="ann", name="ann")
+    filed = await runtime.conversations.send(
+        "acme", work.session_id, sender=ann, text="once only", client_id="c1"
+    )
+    assert (filed.id, filed.seq) == (work.message.id, work.message.seq)
+    await bot.fake.wait_for("/sendMessage")
+
+    async def recorded() -> bool:
+        statuses = await runtime.store.deliveries.statuses("acme", work.session_id)
+        return statuses.get(filed.seq or 0, (None,))[0] is MessageStatus.SENT
+
+    await eventually(recorded, "the reply recorded as sent")
+    again = await runtime.conversations.send(
+        "acme", work.session_id, sender=ann, text="once only", client_id="c1"
+    )
+    assert again.status is MessageStatus.SENT  # handled: not queued again
+    assert sent(bot) == ["once only"]

@@ -1,0 +1,378 @@
+"""The load process: signed Messenger webhooks in, agents on WebSockets answering.
+
+Run by ``bench/run.py`` against a running Switchboard (or the bare stack, ``--bare``); prints
+one JSON object of results on stdout. Phases:
+
+1. agents log in over OAuth2, open the agent socket and go ready; each accepts every offer;
+2. ``--sessions`` customers write once, and wait until every conversation is assigned;
+3. throughput: ``--concurrency`` senders post webhooks back to back for ``--duration``
+   seconds; an inbound message counts when an agent's socket receives it; agents answer
+   every ``--answer-every``-th message (the reply goes out to the fake Graph API);
+4. latency: the same at a fixed rate (``--latency-rate``, default half the measured
+   throughput), measuring webhook and webhook-to-agent latency;
+5. memory: agents go not ready and ``--open-sessions`` new customers write once each; the
+   orchestrator reads the processes' memory before and after.
+
+Every message carries its send time (``time.time_ns()``, one clock for all processes of
+the machine), so a receiver computes the webhook-to-agent latency itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+PAGE_ID = "900000000000001"
+APP_SECRET = "bench-app-secret-0123456789abcdef"
+PAGE_TOKEN = "EAAbenchpagetoken"
+PASSWORD = "bench password 123"
+TENANT = "bench"
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def webhook_body(psid: str, text: str) -> bytes:
+    now = int(time.time() * 1000)
+    event = {
+        "sender": {"id": psid},
+        "recipient": {"id": PAGE_ID},
+        "timestamp": now,
+        "message": {"mid": "m_" + uuid.uuid4().hex, "text": text},
+    }
+    payload = {"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [event]}]}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def sign(body: bytes) -> dict[str, str]:
+    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + digest}
+
+
+def stamp(seq: int) -> str:
+    return f"bench t={time.time_ns()} n={seq}"
+
+
+def stamp_of(text: str) -> tuple[int, int] | None:
+    parts = dict(p.split("=", 1) for p in text.split()[1:] if "=" in p)
+    if not text.startswith("bench ") or "t" not in parts:
+        return None
+    return int(parts["t"]), int(parts.get("n", "0"))
+
+
+@dataclass
+class Recorder:
+    """What the agents received, and the webhook round trips."""
+
+    received: int = 0
+    window: tuple[float, float] | None = None  # (start, end) of the measured phase
+    in_window: int = 0
+    agent_latency_ms: list[float] = field(default_factory=list)
+    webhook_latency_ms: list[float] = field(default_factory=list)
+    webhook_errors: int = 0
+    assigned: set[str] = field(default_factory=set)
+    assigned_event: asyncio.Event = field(default_factory=asyncio.Event)
+    want_assigned: int = 0
+
+    def on_message(self, sent_ns: int) -> None:
+        now = time.time_ns()
+        self.received += 1
+        if self.window and self.window[0] <= sent_ns / 1e9 and now / 1e9 <= self.window[1] + 5:
+            self.in_window += 1
+            self.agent_latency_ms.append((now - sent_ns) / 1e6)
+
+    async def refresh(self) -> None:
+        """Bring ``in_window`` and the latencies up to date (the agents update them live)."""
+
+    def reset(self, start: float, end: float) -> None:
+        self.window = (start, end)
+        self.in_window = 0
+        self.agent_latency_ms.clear()
+        self.webhook_latency_ms.clear()
+        self.webhook_errors = 0
+
+
+class Agent:
+    def __init__(self, rec: Recorder, ws: aiohttp.ClientWebSocketResponse, every: int) -> None:
+        self.rec, self.ws, self.every = rec, ws, every
+        self.count = 0
+        self.replies = 0
+
+    async def run(self) -> None:
+        async for msg in self.ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            frame = json.loads(msg.data)
+            kind = frame.get("type")
+            if kind == "offer":
+                await self.ws.send_json(
+                    {"type": "accept", "session_id": frame["session_id"],
+                     "offer_id": frame["offer_id"]}
+                )  # fmt: skip
+            elif kind == "assigned":
+                self.rec.assigned.add(frame["session"]["id"])
+                if len(self.rec.assigned) >= self.rec.want_assigned:
+                    self.rec.assigned_event.set()
+            elif kind == "message":
+                await self._message(frame)
+
+    async def _message(self, frame: dict[str, Any]) -> None:
+        message = frame["message"]
+        if message.get("direction") != "inbound":
+            return
+        st = stamp_of(message.get("text") or "")
+        if st is None:
+            return
+        self.rec.on_message(st[0])
+        self.count += 1
+        if self.every and self.count % self.every == 0:
+            self.replies += 1
+            await self.ws.send_json(
+                {"type": "send", "session_id": frame["session_id"], "text": "on it",
+                 "client_id": str(uuid.uuid4())}
+            )  # fmt: skip
+
+    async def set_state(self, state: str, reason: str | None = None) -> None:
+        await self.ws.send_json({"type": "set_state", "state": state, "reason": reason})
+
+
+async def fake_graph(port: int) -> tuple[web.AppRunner, list[int]]:
+    """The Send API the agents' answers go to: checks the token, counts, answers like Graph."""
+    sent = [0]
+
+    async def send(request: web.Request) -> web.Response:
+        if request.query.get("access_token") != PAGE_TOKEN and (
+            request.headers.get("Authorization") != f"Bearer {PAGE_TOKEN}"
+        ):
+            return web.json_response({"error": {"code": 190, "message": "bad token"}}, status=400)
+        body = await request.json()
+        sent[0] += 1
+        return web.json_response(
+            {"recipient_id": body["recipient"]["id"], "message_id": "m_" + uuid.uuid4().hex}
+        )
+
+    app = web.Application()
+    app.router.add_post("/{version}/me/messages", send)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, sent
+
+
+class Load:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.targets: list[str] = args.target
+        self.rec = Recorder()
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=30)
+        )
+        self.agents: list[Agent] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.seq = itertools.count()
+        # Customers of this run only: a rerun against the same server opens new sessions.
+        self.run_id = uuid.uuid4().hex[:8]
+
+    def hook_url(self, i: int) -> str:
+        base = self.targets[i % len(self.targets)]
+        return base + ("/hook" if self.args.bare else "/webhooks/facebook/fb")
+
+    async def post(self, i: int, psid: str) -> None:
+        body = webhook_body(psid, stamp(next(self.seq)))
+        started = time.perf_counter()
+        try:
+            async with self.http.post(self.hook_url(i), data=body, headers=sign(body)) as resp:
+                await resp.read()
+                ok = resp.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            ok = False
+        if ok:
+            self.rec.webhook_latency_ms.append((time.perf_counter() - started) * 1000)
+        else:
+            self.rec.webhook_errors += 1
+
+    async def connect_agents(self) -> None:
+        for i in range(self.args.agents):
+            base = self.targets[i % len(self.targets)]
+            form = {"grant_type": "password", "username": f"agent{i}", "password": PASSWORD,
+                    "scope": TENANT}  # fmt: skip
+            async with self.http.post(base + "/oauth/token", data=form) as resp:
+                token = (await resp.json())["access_token"]
+            ws = await self.http.ws_connect(
+                base + "/agent/ws", headers={"Authorization": f"Bearer {token}"},
+                max_msg_size=0,
+            )  # fmt: skip
+            agent = Agent(self.rec, ws, self.args.answer_every)
+            self.agents.append(agent)
+            self.tasks.append(asyncio.create_task(agent.run()))
+            await agent.set_state("ready")
+
+    async def open_sessions(self, count: int, prefix: str, wait: bool) -> None:
+        self.rec.want_assigned = len(self.rec.assigned) + count
+        self.rec.assigned_event.clear()
+        sem = asyncio.Semaphore(self.args.concurrency)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await self.post(i, f"{self.run_id}{prefix}{i}")
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        if wait:
+            await asyncio.wait_for(self.rec.assigned_event.wait(), 120)
+
+    async def closed_loop(self, seconds: float) -> dict[str, Any]:
+        start = time.time()
+        end = start + seconds
+        self.rec.reset(start, end)
+        counter = itertools.count()
+
+        async def sender() -> None:
+            while time.time() < end:
+                i = next(counter)
+                await self.post(i, f"{self.run_id}s{i % self.args.sessions}")
+
+        await asyncio.gather(*(sender() for _ in range(self.args.concurrency)))
+        return await self.settle(start, end)
+
+    async def open_loop(self, rate: float, seconds: float) -> dict[str, Any]:
+        start = time.time()
+        end = start + seconds
+        self.rec.reset(start, end)
+        pending: set[asyncio.Task[None]] = set()
+        interval, i = 1.0 / rate, 0
+        while True:
+            due = start + i * interval
+            if due >= end:
+                break
+            delay = due - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(self.post(i, f"{self.run_id}s{i % self.args.sessions}"))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            i += 1
+        await asyncio.gather(*pending)
+        return await self.settle(start, end, sent=i)
+
+    async def settle(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
+        """Wait (bounded) until every accepted webhook of the window reached an agent."""
+        accepted = len(self.rec.webhook_latency_ms)
+        deadline = time.time() + 20
+        await self.rec.refresh()
+        while self.rec.in_window < accepted and time.time() < deadline:
+            await asyncio.sleep(0.05)
+            await self.rec.refresh()
+        done = time.time()
+        lat, hook = self.rec.agent_latency_ms, self.rec.webhook_latency_ms
+        return {
+            "seconds": round(end - start, 2),
+            "webhooks_sent": sent if sent is not None else accepted + self.rec.webhook_errors,
+            "webhooks_accepted": accepted,
+            "webhook_errors": self.rec.webhook_errors,
+            "delivered": self.rec.in_window,
+            "delivered_per_s": round(self.rec.in_window / max(end - start, 1e-9), 1),
+            "drain_seconds": round(max(0.0, done - end), 2),
+            "webhook_p50_ms": round(percentile(hook, 50), 2),
+            "webhook_p99_ms": round(percentile(hook, 99), 2),
+            "to_agent_p50_ms": round(percentile(lat, 50), 2),
+            "to_agent_p99_ms": round(percentile(lat, 99), 2),
+        }
+
+    async def run_switchboard(self) -> dict[str, Any]:
+        graph, sent = await fake_graph(self.args.graph_port)
+        try:
+            await self.connect_agents()
+            await self.open_sessions(self.args.sessions, "s", wait=True)
+            result: dict[str, Any] = {"throughput": await self.closed_loop(self.args.duration)}
+            rate = self.args.latency_rate or result["throughput"]["delivered_per_s"] / 2
+            result["latency"] = await self.open_loop(max(rate, 1.0), self.args.duration)
+            result["latency"]["rate"] = round(rate, 1)
+            result["replies_sent"] = sum(a.replies for a in self.agents)
+            result["replies_at_provider"] = sent[0]
+            if self.args.open_sessions:
+                for agent in self.agents:
+                    await agent.set_state("not_ready", "Break")
+                print(json.dumps({"phase": "memory_before"}), flush=True)
+                await self.wait_for_line("go")
+                await self.open_sessions(self.args.open_sessions, "m", wait=False)
+                print(json.dumps({"phase": "memory_after"}), flush=True)
+                await self.wait_for_line("go")
+            return result
+        finally:
+            for task in self.tasks:
+                task.cancel()
+            await graph.cleanup()
+
+    async def run_bare(self) -> dict[str, Any]:
+        stats_url = self.targets[0] + "/stats"
+        self.rec = BareRecorder(self.http, stats_url)
+        result = {"throughput": await self.closed_loop(self.args.duration)}
+        rate = self.args.latency_rate or result["throughput"]["delivered_per_s"] / 2
+        result["latency"] = await self.open_loop(max(rate, 1.0), self.args.duration)
+        result["latency"]["rate"] = round(rate, 1)
+        return result
+
+    async def wait_for_line(self, expected: str) -> None:
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        if line.strip() != expected:
+            raise SystemExit(f"expected {expected!r} on stdin, got {line!r}")
+
+
+class BareRecorder(Recorder):
+    """The bare stack's consumer records deliveries itself; ``settle`` reads them back."""
+
+    def __init__(self, http: aiohttp.ClientSession, stats_url: str) -> None:
+        super().__init__()
+        self.http, self.stats_url = http, stats_url
+
+    async def refresh(self) -> None:
+        assert self.window is not None
+        params = {"start": str(self.window[0]), "end": str(self.window[1])}
+        async with self.http.get(self.stats_url, params=params) as resp:
+            stats = await resp.json()
+        self.in_window = stats["delivered"]
+        self.agent_latency_ms = stats["latency_ms"]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--target", action="append", required=True, help="base URL (repeat)")
+    parser.add_argument("--bare", action="store_true", help="drive the bare stack")
+    parser.add_argument("--graph-port", type=int, default=0)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--answer-every", type=int, default=10)
+    parser.add_argument("--latency-rate", type=float, default=0.0)
+    parser.add_argument("--open-sessions", type=int, default=0)
+    args = parser.parse_args()
+    load = Load(args)
+    try:
+        if args.bare:
+            result = await load.run_bare()
+        else:
+            result = await load.run_switchboard()
+    finally:
+        await load.http.close()
+    print(json.dumps({"result": result}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,306 @@
+"""Benchmark orchestrator: Switchboard in embedded and production mode against the bare stack.
+
+    python -m bench.run                       # every mode, defaults below
+    python -m bench.run --modes embedded,bare --duration 10
+
+For each mode it starts the server process(es), runs ``bench/load.py`` as a separate load
+process, reads the processes' resident memory around the open-sessions phase, and prints a
+Markdown table with each mode's throughput as a ratio of the bare stack's. Production modes
+use a fresh RabbitMQ virtual host and a flushed Redis database (``--redis-db``), so run it on
+a machine where that database holds nothing you need. Raw results go to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis
+import yaml
+
+from bench.load import APP_SECRET, PAGE_ID, PAGE_TOKEN, PASSWORD, TENANT
+
+ROOT = Path(__file__).resolve().parent.parent
+VHOST = "switchboard-bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def bench_config(agents: int, graph_port: int) -> dict[str, Any]:
+    return {
+        "tenants": [
+            {
+                "id": TENANT,
+                "queues": [{"id": "support", "offer_timeout_seconds": 120}],
+                "agents": [
+                    {
+                        "id": f"agent{i}",
+                        "username": f"agent{i}",
+                        "password": PASSWORD,
+                        "capacity": 100,
+                        "queues": ["support"],
+                    }
+                    for i in range(agents)
+                ],
+                "media_streams": [
+                    {
+                        "id": "messenger",
+                        "media": "facebook",
+                        "account": "fb",
+                        "queue": "support",
+                        "inactivity_timeout_seconds": 3600,
+                    }
+                ],
+                "integration_accounts": [
+                    {
+                        "type": "facebook",
+                        "id": "fb",
+                        "name": "Bench",
+                        "stream": "messenger",
+                        "page_username": "bench",
+                        "page_id": PAGE_ID,
+                        "page_access_token": PAGE_TOKEN,
+                        "app_secret": APP_SECRET,
+                        "verify_token": "bench-verify-token",
+                        "api_base_url": f"http://127.0.0.1:{graph_port}",
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Server:
+    def __init__(self, argv: list[str], env: dict[str, str], ready: str) -> None:
+        self.argv, self.env, self.ready = argv, env, ready
+        self.proc: asyncio.subprocess.Process | None = None
+        self.drain: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, env=self.env, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        seen: list[str] = []
+        while True:
+            line = (await asyncio.wait_for(self.proc.stdout.readline(), 60)).decode()
+            if not line:
+                raise SystemExit("server exited before ready:\n" + "".join(seen))
+            seen.append(line)
+            if self.ready in line:
+                break
+        self.drain = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        async for _ in self.proc.stdout:
+            pass
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.drain is not None:
+            self.drain.cancel()
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=False, capture_output=True, timeout=60)
+
+
+async def redis_memory(url: str) -> int:
+    client = redis.from_url(url)
+    try:
+        info = await client.info("memory")
+        return int(info["used_memory"])
+    finally:
+        await client.aclose()
+
+
+async def run_load(
+    args: argparse.Namespace, targets: list[str], graph_port: int, pids: list[int],
+    redis_url: str | None, bare: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    argv = [sys.executable, "-m", "bench.load", "--graph-port", str(graph_port),
+            "--agents", str(args.agents), "--sessions", str(args.sessions),
+            "--concurrency", str(args.concurrency), "--duration", str(args.duration),
+            "--answer-every", str(args.answer_every)]  # fmt: skip
+    for target in targets:
+        argv += ["--target", target]
+    if bare:
+        argv.append("--bare")
+    else:
+        argv += ["--open-sessions", str(args.open_sessions)]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    memory: dict[str, int] = {}
+    result: dict[str, Any] = {}
+    async for raw in proc.stdout:
+        msg = json.loads(raw)
+        if "phase" in msg:
+            memory[msg["phase"] + "_rss_kib"] = sum(rss_kib(pid) for pid in pids)
+            if redis_url:
+                memory[msg["phase"] + "_redis_bytes"] = await redis_memory(redis_url)
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        elif "result" in msg:
+            result = msg["result"]
+    if await proc.wait() != 0:
+        raise SystemExit("load process failed")
+    if memory:
+        per = 10_000 / max(args.open_sessions, 1)
+        rss = memory["memory_after_rss_kib"] - memory["memory_before_rss_kib"]
+        result["memory_per_10k_sessions_mib"] = round(rss * per / 1024, 1)
+        if redis_url:
+            red = memory["memory_after_redis_bytes"] - memory["memory_before_redis_bytes"]
+            result["redis_per_10k_sessions_mib"] = round(red * per / 2**20, 1)
+    return result
+
+
+async def switchboard(args: argparse.Namespace, processes: int) -> dict[str, Any]:
+    graph_port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
+    config = tmp / "bench.yaml"
+    config.write_text(yaml.safe_dump(bench_config(args.agents, graph_port)))
+    # The inbound rate limits stay on (their Redis call is part of the path) but far above
+    # the load; the load's agents accept offers faster than a person clicks.
+    env = dict(
+        os.environ,
+        SWITCHBOARD_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        SWITCHBOARD_TENANT_MESSAGES_PER_WINDOW="100000000",
+        SWITCHBOARD_PARTY_MESSAGES_PER_WINDOW="100000000",
+        SWITCHBOARD_AGENT_WS_FRAMES_PER_SECOND="100000",
+    )
+    redis_url: str | None = None
+    if processes:
+        rabbitmqctl("delete_vhost", VHOST)
+        rabbitmqctl("add_vhost", VHOST)
+        rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+        redis_url = f"{args.redis}/{args.redis_db}"
+        client = redis.from_url(redis_url)
+        await client.flushdb()
+        await client.aclose()
+        env.update(SWITCHBOARD_BROKER_URL=f"{args.amqp.rstrip('/')}/{VHOST}",
+                   SWITCHBOARD_REDIS_URL=redis_url)  # fmt: skip
+    servers = []
+    for i in range(max(processes, 1)):
+        port = free_port()
+        node_env = dict(env, SWITCHBOARD_NODE_ID=f"bench{i}")
+        argv = [sys.executable, "-m", "router", "serve", "--config", str(config),
+                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        servers.append((Server(argv, node_env, "switchboard: ready"), port))
+    try:
+        for server, _ in servers:
+            await server.start()
+        pids = [s.proc.pid for s, _ in servers if s.proc is not None]
+        targets = [f"http://127.0.0.1:{port}" for _, port in servers]
+        return await run_load(args, targets, graph_port, pids, redis_url)
+    finally:
+        for server, _ in servers:
+            await server.stop()
+
+
+async def bare(args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    redis_url = f"{args.redis}/{args.redis_db}"
+    client = redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    argv = [sys.executable, "-m", "bench.bare", "--port", str(port), "--amqp", args.amqp,
+            "--redis", redis_url]  # fmt: skip
+    server = Server(argv, dict(os.environ), "bare: ready")
+    await server.start()
+    try:
+        return await run_load(args, [f"http://127.0.0.1:{port}"], 0, [], None, bare=True)
+    finally:
+        await server.stop()
+
+
+MODES = {
+    "embedded": lambda a: switchboard(a, 0),
+    "production-1": lambda a: switchboard(a, 1),
+    "production-2": lambda a: switchboard(a, 2),
+    "bare": bare,
+}
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    base = results.get("bare", {}).get("throughput", {}).get("delivered_per_s")
+    rows = [
+        "| mode | delivered/s | ratio to bare | webhook p50 / p99 ms | to agent p50 / p99 ms "
+        "(at rate) | memory per 10k sessions |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode, r in results.items():
+        t, lat = r["throughput"], r["latency"]
+        ratio = f"{t['delivered_per_s'] / base:.0%}" if base else "n/a"
+        mem = r.get("memory_per_10k_sessions_mib")
+        mem_text = "n/a" if mem is None else f"{mem} MiB RSS"
+        if r.get("redis_per_10k_sessions_mib") is not None:
+            mem_text += f" + {r['redis_per_10k_sessions_mib']} MiB Redis"
+        rows.append(
+            f"| {mode} | {t['delivered_per_s']} | {ratio} | {t['webhook_p50_ms']} / "
+            f"{t['webhook_p99_ms']} | {lat['to_agent_p50_ms']} / {lat['to_agent_p99_ms']} "
+            f"({lat['rate']}/s) | {mem_text} |"
+        )
+    return "\n".join(rows)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--modes", default="bare,embedded,production-1,production-2")
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--answer-every", type=int, default=10)
+    parser.add_argument("--open-sessions", type=int, default=10_000)
+    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument("--redis-db", type=int, default=13)
+    parser.add_argument("--json", type=Path, help="write the raw results here")
+    args = parser.parse_args()
+    results: dict[str, dict[str, Any]] = {}
+    for mode in args.modes.split(","):
+        print(f"bench: {mode} ...", file=sys.stderr, flush=True)
+        results[mode] = await MODES[mode](args)
+        print(json.dumps({mode: results[mode]}), file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
