@@ -86,6 +86,10 @@ class Subscription(Protocol):
 
 
 class Broker(Protocol):
+    # Called once the connection is back after a loss; transient messages of the lost
+    # connection may be gone, so these callbacks resend what matters.
+    on_reconnect: list[Callable[[], Awaitable[None]]]
+
     async def start(self) -> None:
         """Connect. Must be called before any other method."""
 
@@ -110,6 +114,10 @@ class Broker(Protocol):
 
     async def ping(self) -> bool:
         """True when the broker answers."""
+
+    async def drain(self, grace: float) -> None:
+        """Graceful stop: take no new deliveries, give started handlers up to ``grace``
+        seconds, hand the rest back to the broker. Publishing still works afterwards."""
 
     async def close(self) -> None:
         """Cancel subscriptions and disconnect."""

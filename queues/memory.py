@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,8 @@ class InMemoryBroker:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._started = False
         self._closed = False
+        # Never called: there is no connection to lose.
+        self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         """Nothing to connect to; marks the broker usable."""
@@ -207,6 +210,9 @@ class InMemoryBroker:
     async def ping(self) -> bool:
         """True while the broker is open."""
         return self._started and not self._closed
+
+    async def drain(self, grace: float) -> None:
+        """Nothing to hand back: in-memory work ends with the process."""
 
     async def close(self) -> None:
         """Cancel every subscription and pending retry; further use raises ``BrokerError``."""

@@ -9,7 +9,6 @@ from importlib import resources
 from aiohttp import web
 
 from queues.base import Broker
-from queues.rabbitmq import RabbitBroker
 from router import (
     admin,
     agent_ws,
@@ -73,8 +72,8 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.start()
-        if isinstance(runtime.broker, RabbitBroker):  # lost frames: agents resync
-            runtime.broker.on_reconnect.append(partial(agent_ws.resync_all, runtime))
+        # Frames lost with a broker connection: agents get their conversations again.
+        runtime.broker.on_reconnect.append(partial(agent_ws.resync_all, runtime))
         yield
         await runtime.close()
 

@@ -71,10 +71,6 @@ def _with_secrets(platform: CpaasPlatform) -> dict[str, Any]:
 _TAGS = ("header", "message_id")  # union tags in pydantic error locations
 
 
-async def _alerts_on(rt: Runtime, tenant: str) -> list[AlertRecipient]:
-    return [r for r in await rt.store.cpaas.alert_recipients(tenant) if r.send_alerts]
-
-
 async def _connect(rt: Runtime, platform: CpaasPlatform) -> web.Response | None:
     """None when the provider takes the credentials, else the error answer."""
     check = await InteliquentClient(platform, rt.channels.session).check_credentials()
@@ -124,14 +120,14 @@ async def create_platform(request: web.Request) -> web.Response:
         platform = CpaasPlatform.model_validate(body)
     except ValidationError as exc:
         return validation_error(exc, _TAGS)
-    if not await _alerts_on(rt, who.tenant):
+    if not await rt.store.cpaas.alerting(who.tenant):
         return error_response(409, "no_alert_recipient", NO_ALERT_RECIPIENT)
     problem = await _connect(rt, platform)
     if problem is not None:
         return problem
     tenants = [t.id for t in rt.config.tenants]
     async with rt.store.cpaas.lock(who.tenant):
-        if not await _alerts_on(rt, who.tenant):
+        if not await rt.store.cpaas.alerting(who.tenant):
             return error_response(409, "no_alert_recipient", NO_ALERT_RECIPIENT)
         if await rt.store.cpaas.platform_tenant(platform.id, tenants) is not None:
             return error_response(409, "duplicate_id", "a CPaaS platform has this id", "id")
@@ -283,12 +279,6 @@ async def get_recipient(request: web.Request) -> web.Response:
     return json_with_etag(found)
 
 
-async def _last_one(rt: Runtime, tenant: str, recipient_id: str) -> bool:
-    """Whether losing ``recipient_id`` would leave a tenant with platforms unalerted."""
-    others = [r for r in await _alerts_on(rt, tenant) if r.id != recipient_id]
-    return not others and bool(await rt.store.cpaas.platforms(tenant))
-
-
 async def update_recipient(request: web.Request) -> web.Response:
     who = principal_of(request)
     body = await json_object(request)
@@ -310,7 +300,7 @@ async def update_recipient(request: web.Request) -> web.Response:
             updated = AlertRecipient.model_validate({**current.model_dump(), **body})
         except ValidationError as exc:
             return validation_error(exc, _TAGS)
-        if not updated.send_alerts and await _last_one(rt, who.tenant, recipient_id):
+        if not updated.send_alerts and await rt.store.cpaas.last_alerting(who.tenant, recipient_id):
             message = LAST_ALERT_RECIPIENT.format(done="updated", doing="updating")
             return error_response(409, "last_alert_recipient", message, "send_alerts")
         await rt.store.cpaas.put_alert_recipient(updated)
@@ -325,7 +315,7 @@ async def delete_recipient(request: web.Request) -> web.Response:
         current = await _recipient(rt, who.tenant, recipient_id)
         if current is None:
             return error_response(404, "not_found", "no such alert recipient", "recipient_id")
-        if current.send_alerts and await _last_one(rt, who.tenant, recipient_id):
+        if current.send_alerts and await rt.store.cpaas.last_alerting(who.tenant, recipient_id):
             message = LAST_ALERT_RECIPIENT.format(done="deleted", doing="deleting")
             return error_response(409, "last_alert_recipient", message)
         await rt.store.cpaas.delete_alert_recipient(who.tenant, recipient_id)

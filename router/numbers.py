@@ -17,6 +17,7 @@ from typing import Protocol
 from channels.cpaas import (
     CpaasNumber,
     CpaasPlatform,
+    NumberTarget,
     OptIn,
     OptInState,
     ProvisioningState,
@@ -27,6 +28,7 @@ from channels.registry import ChannelRegistry
 from router.config import NumberConfig, TenantConfig
 from router.conversations import Conversations
 from router.errors import ConfigError, ConflictError, NotFoundError, RouterError
+from router.models import ChannelKind
 from router.personal_inbox import PersonalInbox, delivers
 from router.store import RedisStore
 
@@ -309,3 +311,20 @@ def inteliquent_provider(channels: ChannelRegistry) -> ProviderFactory:
         return InteliquentClient(platform, channels.session)
 
     return build
+
+
+def target_problem(tenant: TenantConfig, target: NumberTarget) -> tuple[str, str] | None:
+    """(message, field) when a number's target names nothing usable in the tenant."""
+    if isinstance(target, UserTarget):
+        if tenant.agent(target.agent) is None:
+            return f"unknown user {target.agent!r}", "target.agent"
+        return None
+    stream = tenant.stream(target.stream)
+    if stream is None:
+        return f"unknown media stream {target.stream!r}", "target.stream"
+    if stream.media is not ChannelKind.SMS:
+        return (
+            f"media stream {stream.id!r} is {stream.media.value}, not sms",
+            "target.stream",
+        )
+    return None

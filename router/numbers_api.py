@@ -23,7 +23,6 @@ from pydantic import ValidationError
 from channels.cpaas import (
     CpaasNumber,
     CpaasPlatform,
-    NumberTarget,
     OptInState,
     UserTarget,
     normalize_us_number,
@@ -36,8 +35,7 @@ from router.errors import ConflictError
 from router.etag import etag_of, json_with_etag, precondition_failed
 from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
-from router.models import ChannelKind
-from router.numbers import EDITABLE, NotOnAccount
+from router.numbers import EDITABLE, NotOnAccount, target_problem
 from router.paging import page_of
 from router.runtime import Runtime
 
@@ -82,23 +80,6 @@ def number_view(
     }
     view["consumer"] = consumer_of(number, tenant)
     return view
-
-
-def _target_problem(tenant: TenantConfig, target: NumberTarget) -> tuple[str, str] | None:
-    """(message, field) when the target names nothing usable in the tenant."""
-    if isinstance(target, UserTarget):
-        if tenant.agent(target.agent) is None:
-            return f"unknown user {target.agent!r}", "target.agent"
-        return None
-    stream = tenant.stream(target.stream)
-    if stream is None:
-        return f"unknown media stream {target.stream!r}", "target.stream"
-    if stream.media is not ChannelKind.SMS:
-        return (
-            f"media stream {stream.id!r} is {stream.media.value}, not sms",
-            "target.stream",
-        )
-    return None
 
 
 _TAGS = ("user", "stream")  # union tags in pydantic error locations
@@ -197,7 +178,7 @@ async def create_number(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return validation_error(exc, _TAGS)
     tenant = _tenant(rt, who.tenant)
-    problem = _target_problem(tenant, number.target)
+    problem = target_problem(tenant, number.target)
     if problem is not None:
         return error_response(400, "invalid", f"{problem[1]}: {problem[0]}", problem[1])
     platform = await _platform(rt, who.tenant, number.platform)
@@ -253,7 +234,7 @@ async def update_number(request: web.Request) -> web.Response:
         edited = CpaasNumber.model_validate({**current.model_dump(mode="json"), **changes})
     except ValidationError as exc:
         return validation_error(exc, _TAGS)
-    problem = _target_problem(tenant, edited.target)
+    problem = target_problem(tenant, edited.target)
     if edited.target != current.target and problem is not None:
         return error_response(400, "invalid", f"{problem[1]}: {problem[0]}", problem[1])
     try:

@@ -14,7 +14,6 @@ from channels.registry import ChannelRegistry
 from channels.webchat import WebChatAdapter
 from queues import make_broker
 from queues.base import Broker
-from queues.rabbitmq import RabbitBroker
 from router import frames
 from router.alerts import Alerter
 from router.auth import Tokens
@@ -181,8 +180,7 @@ class Runtime:
             return
         self.draining = True
         log.info("node %s draining", self.settings.node_id)
-        if isinstance(self.broker, RabbitBroker):  # in-memory work ends with the process
-            await self.broker.drain(self.settings.shutdown_grace_seconds)
+        await self.broker.drain(self.settings.shutdown_grace_seconds)
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -80,16 +80,6 @@ def recipient_fields() -> list[forms.FormField]:
     return forms.fields_of(AlertRecipient, names, labels=LABELS, help=HELP)
 
 
-async def _alerts_on(rt: Runtime, tenant: str) -> list[AlertRecipient]:
-    return [r for r in await rt.store.cpaas.alert_recipients(tenant) if r.send_alerts]
-
-
-async def _last_one(rt: Runtime, tenant: str, recipient_id: str) -> bool:
-    """Whether losing ``recipient_id`` would leave a tenant with platforms unalerted."""
-    others = [r for r in await _alerts_on(rt, tenant) if r.id != recipient_id]
-    return not others and bool(await rt.store.cpaas.platforms(tenant))
-
-
 async def _connect_problem(rt: Runtime, platform: CpaasPlatform) -> str | None:
     check = await InteliquentClient(platform, rt.channels.session).check_credentials()
     if check.result is CheckResult.VALID:
@@ -187,7 +177,7 @@ async def new_platform(request: web.Request, session: AdminSession) -> web.Strea
     if not session.is_tenant_admin:
         return forms.admins_only()
     rt = request.app[RUNTIME]
-    if not await _alerts_on(rt, session.principal.tenant):
+    if not await rt.store.cpaas.alerting(session.principal.tenant):
         return await _list(request, session, NO_ALERT_RECIPIENT, 409)
     fields = platform_fields()
     defaults = {f.name: f.default for f in fields if f.default is not None}
@@ -232,13 +222,13 @@ async def create_platform(request: web.Request, session: AdminSession) -> web.St
         return forms.admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
-    if not await _alerts_on(rt, tenant):
+    if not await rt.store.cpaas.alerting(tenant):
         return await _list(request, session, NO_ALERT_RECIPIENT, 409)
     platform = await _validated(request, session, None)
     if isinstance(platform, web.Response):
         return platform
     async with rt.store.cpaas.lock(tenant):
-        if not await _alerts_on(rt, tenant):
+        if not await rt.store.cpaas.alerting(tenant):
             return await _list(request, session, NO_ALERT_RECIPIENT, 409)
         await rt.store.cpaas.put_platform(platform)
     raise web.HTTPSeeOther(BASE)
@@ -444,7 +434,7 @@ async def update_recipient(request: web.Request, session: AdminSession) -> web.S
         if (
             updated is not None
             and not updated.send_alerts
-            and await _last_one(rt, tenant, current.id)
+            and await rt.store.cpaas.last_alerting(tenant, current.id)
         ):
             message = LAST_ALERT_RECIPIENT.format(done="updated", doing="updating")
             errors, values = {"send_alerts": message}, forms.echoed(form, recipient_fields())
@@ -480,7 +470,7 @@ async def delete_recipient(request: web.Request, session: AdminSession) -> web.S
     tenant = session.principal.tenant
     async with rt.store.cpaas.lock(tenant):
         recipient = await _recipient(request, session)
-        if recipient.send_alerts and await _last_one(rt, tenant, recipient.id):
+        if recipient.send_alerts and await rt.store.cpaas.last_alerting(tenant, recipient.id):
             return _confirm(
                 request,
                 session,

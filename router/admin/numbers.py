@@ -29,7 +29,7 @@ from router.config import TenantConfig
 from router.errors import ConflictError
 from router.keys import RUNTIME
 from router.models import ChannelKind
-from router.numbers import NotOnAccount
+from router.numbers import NotOnAccount, target_problem
 from router.numbers_api import consumer_of, search_pattern
 from router.pages import render_page
 from router.runtime import Runtime
@@ -122,17 +122,6 @@ def _with_target(data: dict[str, Any]) -> dict[str, Any]:
         key = "agent" if kind == "user" else "stream"
         data["target"] = {"kind": kind, key: name} if name else None
     return data
-
-
-def _target_problem(tenant: TenantConfig, target: NumberTarget) -> str | None:
-    if isinstance(target, UserTarget):
-        return None if tenant.agent(target.agent) else f"unknown user {target.agent!r}"
-    stream = tenant.stream(target.stream)
-    if stream is None:
-        return f"unknown media stream {target.stream!r}"
-    if stream.media is not ChannelKind.SMS:
-        return f"media stream {stream.id!r} is {stream.media.value}, not sms"
-    return None
 
 
 def _row(number: CpaasNumber, tenant: TenantConfig) -> dict[str, Any]:
@@ -272,9 +261,9 @@ async def create(request: web.Request, session: AdminSession) -> web.StreamRespo
         )
     except ValidationError as exc:
         return again(forms.field_errors(exc, ("user", "stream")), 400)
-    problem = _target_problem(tenant, number.target)
+    problem = target_problem(tenant, number.target)
     if problem is not None:
-        return again({"target": problem}, 400)
+        return again({"target": problem[0]}, 400)
     chosen = [p for p in platforms if p.id == number.platform] if number.platform else platforms
     if len(chosen) != 1:
         message = (
@@ -370,9 +359,9 @@ async def update(request: web.Request, session: AdminSession) -> web.StreamRespo
         edited = CpaasNumber.model_validate(_with_target(forms.submitted(form, fields, base)))
     except ValidationError as exc:
         return again(forms.field_errors(exc, ("user", "stream")), 400)
-    problem = _target_problem(tenant, edited.target)
+    problem = target_problem(tenant, edited.target)
     if edited.target != current.target and problem is not None:
-        return again({"target": problem}, 400)
+        return again({"target": problem[0]}, 400)
     platform = await rt.store.cpaas.platform(session.principal.tenant, current.platform)
     try:
         await rt.numbers.update(current, edited, platform)

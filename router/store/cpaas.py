@@ -120,6 +120,15 @@ class CpaasStore:
         raws = [await self._r.get(p + "alert:" + i) for i in ids]
         return [AlertRecipient.model_validate_json(r) for r in raws if r]
 
+    async def alerting(self, tenant: str) -> list[AlertRecipient]:
+        """The tenant's alert recipients that receive alerts (``send_alerts``)."""
+        return [r for r in await self.alert_recipients(tenant) if r.send_alerts]
+
+    async def last_alerting(self, tenant: str, recipient_id: str) -> bool:
+        """Whether losing ``recipient_id`` would leave a tenant with platforms unalerted."""
+        others = [r for r in await self.alerting(tenant) if r.id != recipient_id]
+        return not others and bool(await self.platforms(tenant))
+
     async def delete_alert_recipient(self, tenant: str, recipient_id: str) -> bool:
         p = tenant_prefix(tenant)
         async with self._r.pipeline(transaction=True) as pipe:
