@@ -5,9 +5,12 @@
 
 For each mode it starts the server process(es), runs ``bench/load.py`` as a separate load
 process, reads the processes' resident memory around the open-sessions phase, and prints a
-Markdown table with each mode's throughput as a ratio of the bare stack's. Production modes
-use a fresh RabbitMQ virtual host and a flushed Redis database (``--redis-db``), so run it on
-a machine where that database holds nothing you need. Raw results go to ``--json``.
+Markdown table with each mode's throughput as a ratio of the bare stack's. Mode ``null``
+(``bench/null.py``, a server that answers 200 and does nothing) comes first: its
+delivered/s are webhooks answered, the load process' own ceiling on the machine.
+Production modes use a fresh RabbitMQ virtual host and a flushed Redis database
+(``--redis-db``), so run it on a machine where that database holds nothing you need. Raw
+results go to ``--json``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +235,17 @@ async def switchboard(args: argparse.Namespace, processes: int) -> dict[str, Any
             await server.stop()
 
 
+async def null(args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.null", "--port", str(port)]
+    server = Server(argv, dict(os.environ), "null: ready")
+    await server.start()
+    try:
+        return await run_load(args, [f"http://127.0.0.1:{port}"], 0, [], None, bare=True)
+    finally:
+        await server.stop()
+
+
 async def bare(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     redis_url = f"{args.redis}/{args.redis_db}"
@@ -247,11 +262,12 @@ async def bare(args: argparse.Namespace) -> dict[str, Any]:
         await server.stop()
 
 
-MODES = {
+MODES: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
+    "null": null,
+    "bare": bare,
     "embedded": lambda a: switchboard(a, 0),
     "production-1": lambda a: switchboard(a, 1),
     "production-2": lambda a: switchboard(a, 2),
-    "bare": bare,
 }
 
 
@@ -279,7 +295,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--modes", default="bare,embedded,production-1,production-2")
+    parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--sessions", type=int, default=200)

@@ -109,7 +109,7 @@ class OutboundWorker:
             return self.webchat
         if message.channel is ChannelKind.SMS and self.sms is not None:
             return await self.sms.adapter(message)
-        account = await self.store.accounts.get_in(message.tenant, message.account)
+        account = await self.store.account_cache.get_in(message.tenant, message.account)
         if account is None or not self.channels.supports(account.type):
             raise PermanentSendError(f"integration account {message.account!r} is gone")
         reason = await self.store.deliveries.unreachable(

@@ -39,7 +39,7 @@ async def webhook(request: web.Request) -> web.StreamResponse:
         return error_response(503, "unavailable", "shutting down; retry later")
     kind, account_id = request.match_info["type"], request.match_info["account_id"]
     try:
-        account = await rt.store.accounts.get(account_id)
+        account = await rt.store.account_cache.get(account_id)
     except (StoreError, RedisError):  # the provider retries once the store is back
         log.warning("webhook not taken: store unavailable", exc_info=True)
         return error_response(503, "unavailable", "not queued; retry later")
@@ -122,7 +122,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     account_id, media_id = request.match_info["account_id"], request.match_info["media_id"]
     if not check_media_sig(rt.secret, account_id, media_id, request.query.get("sig", "")):
         return error_response(403, "forbidden", "invalid media link")
-    account = await rt.store.accounts.get(account_id)
+    account = await rt.store.account_cache.get(account_id)
     adapter: object = rt.channels.adapter(account) if account is not None else None
     if not isinstance(adapter, SupportsMediaDownload):
         return error_response(404, "not_found", "no such media")

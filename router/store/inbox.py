@@ -20,7 +20,7 @@ from router.store.base import tenant_prefix
 
 # ARGV: 1 global number key, 2 tenant's number key, 3 tenant's number set, 4 tenant,
 #       5 number, 6 number json. A number belongs to one tenant, and is created once.
-_CREATE_NUMBER = """
+CREATE_NUMBER_SCRIPT = """
 local holder = redis.call("GET", ARGV[1])
 if holder and holder ~= ARGV[4] then return 0 end
 if redis.call("EXISTS", ARGV[2]) == 1 then return 0 end
@@ -41,7 +41,7 @@ class InboxStore:
         lib = _script("lib")
         self._assign = client.register_script(lib + "\n" + _script("assign_held"))
         self._delete = client.register_script(lib + "\n" + _script("delete_session"))
-        self._create = client.register_script(_CREATE_NUMBER)
+        self._create = client.register_script(CREATE_NUMBER_SCRIPT)
 
     async def session_ids(self, tenant: str, account: str) -> list[str]:
         """Every stored session of ``account`` (for SMS: our 10-digit number)."""

@@ -3,15 +3,19 @@ accounts, bot accounts), kept with their secrets for the processes that call pro
 
 Keys (P = tenant prefix): ``{owner}{id}`` -> tenant (ids are global: webhook URLs carry only
 the id), ``P {item}{id}`` the object, ``P {index}`` the tenant's ids, ``P {name}{name}`` -> id.
+Every change raises a counter (``{owner prefix}s:version``) in the same transaction and is
+announced on ``{owner prefix}s:changes`` with the new count, so a process's copies
+(``router.store.named_cache``) follow the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from router.errors import ConflictError
 from router.store.base import tenant_prefix
@@ -48,6 +52,10 @@ class NamedObjects(Generic[T]):
         self._owner, self._item, self._index, self._name = keys
         self._dump = dump
         self._load = load
+        family = self._owner.rstrip(":") + "s:"
+        self.version_key, self.changes_channel = family + "version", family + "changes"
+        # Called after every change made through this instance (this process's copies).
+        self.on_change: list[Callable[[], None]] = []
 
     async def get(self, object_id: str) -> T | None:
         tenant = await self._r.get(self._owner + object_id)
@@ -92,14 +100,16 @@ class NamedObjects(Generic[T]):
             pipe.set(item, self._dump(obj))
             pipe.set(name, obj.id)
             pipe.sadd(p + self._index, obj.id)
+            pipe.incr(self.version_key)
             try:
-                await pipe.execute()
+                version = (await pipe.execute())[-1]
             except WatchError:
                 # Written by someone else in between: a blind replace retries, a checked
                 # one is stale by definition.
                 if expected is not None:
                     raise StaleObject(f"the {self._what} changed since it was read") from None
                 return await self.put(obj, create=create)
+        await self._announce(int(version))
 
     async def delete(self, tenant: str, object_id: str) -> bool:
         found = await self.get_in(tenant, object_id)
@@ -110,5 +120,32 @@ class NamedObjects(Generic[T]):
             pipe.delete(self._owner + object_id, p + self._item + object_id)
             pipe.delete(p + self._name + found.name)
             pipe.srem(p + self._index, object_id)
-            await pipe.execute()
+            pipe.incr(self.version_key)
+            version = (await pipe.execute())[-1]
+        await self._announce(int(version))
         return True
+
+    async def version(self) -> int:
+        """The change counter: it moves on every change, from any process."""
+        return int(await self._r.get(self.version_key) or 0)
+
+    async def changes(self, subscribed: Callable[[], None] | None = None) -> AsyncIterator[int]:
+        """The change counter after every change announced from now on (``subscribed`` is
+        called once announcements are being received)."""
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self.changes_channel)
+        if subscribed is not None:
+            subscribed()
+        try:
+            async for item in pubsub.listen():
+                with contextlib.suppress(ValueError):
+                    yield int(item["data"])
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _announce(self, version: int) -> None:
+        for callback in self.on_change:
+            callback()
+        # Best effort: a lost announcement is caught by the readers' poll of the counter.
+        with contextlib.suppress(RedisError):
+            await self._r.publish(self.changes_channel, str(version))

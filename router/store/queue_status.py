@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from router.errors import StoreError
 from router.store.base import tenant_prefix
 
-_CLAIM = """
+CLAIM_SCRIPT = """
 if redis.call("EXISTS", KEYS[2]) == 1 then return 0 end
 if redis.call("GET", KEYS[1]) == ARGV[1] then return 0 end
 redis.call("SET", KEYS[1], ARGV[1])
@@ -26,7 +26,7 @@ return 1
 class QueueStatusStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
-        self._claim = client.register_script(_CLAIM)
+        self._claim = client.register_script(CLAIM_SCRIPT)
 
     async def claim(self, tenant: str, queue: str, signature: str, hold_ms: int) -> bool:
         """True for the one caller that should emit ``signature``: it differs from the last

@@ -1,7 +1,8 @@
 """``RedisStore``: sessions, agents and timers in Redis, every transition one Lua script.
 
 One code path for both modes: production passes a ``redis.asyncio.Redis`` connected to a
-server; the embedded mode passes fakeredis' in-process server (``RedisStore.from_url("memory://")``).
+server; the embedded mode passes the in-process store (``router.store.memory``, from
+``RedisStore.from_url("memory://")``), which runs the same scripts as Python.
 Scripts live in ``scripts/*.lua``; ``lib.lua`` is prepended to each.
 """
 
@@ -54,6 +55,8 @@ from router.store.cpaas import CpaasStore
 from router.store.deliveries import DeliveryStore
 from router.store.events import EventSubscriptionStore
 from router.store.inbox import InboxStore
+from router.store.memory import MemoryRedis
+from router.store.named_cache import NamedCache
 from router.store.sms import SmsStore
 from router.store.transcripts import SessionFilter, TranscriptStore
 
@@ -101,6 +104,8 @@ class RedisStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
         self.accounts = AccountStore(client)
+        # Read on every webhook and every reply: this process's copy (started by the runtime).
+        self.account_cache = NamedCache(self.accounts)
         self.deliveries = DeliveryStore(client)
         self.cpaas = CpaasStore(client)
         self.consent = ConsentStore(client)
@@ -122,10 +127,7 @@ class RedisStore:
         like an unreachable store) instead of failing at once, so a burst of webhooks queues
         up rather than erroring."""
         if url.startswith("memory://"):
-            import fakeredis
-
-            # In-process connections are plain objects: no reason to ration them.
-            return cls(fakeredis.FakeAsyncRedis(decode_responses=True, max_connections=2**16))
+            return cls(MemoryRedis())
         pool = aioredis.BlockingConnectionPool.from_url(
             url, decode_responses=True, max_connections=max_connections, timeout=10
         )

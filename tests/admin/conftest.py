@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -18,6 +17,7 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.admin.console import PASSWORD, Client, Console
 from tests.fakes.inteliquent import FakeInteliquent
 from tests.fakes.telegram import FakeTelegram
@@ -58,7 +58,7 @@ async def client(
     """The app under test. It asks for ``aiohttp_server`` first so that every fake provider
     server outlives the app: the app closes its connections to them before they stop."""
     settings = Settings(tick_seconds=0.02, partitions=2)
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     config = Config.parse({"tenants": [_tenant("acme"), _tenant("globex")]})
     app = create_app(settings, config, store=store, broker=InMemoryBroker())
     return await aiohttp_client(app)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 
@@ -16,6 +15,7 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.admin.conftest import _tenant
 from tests.admin.console import Client, Console, csrf_of, error_of
 
@@ -25,7 +25,7 @@ ROOT_PASSWORD = "root-password-123"
 @pytest.fixture
 async def client(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
     settings = Settings(tick_seconds=0.02, partitions=2)
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     data: dict[str, Any] = {
         "tenants": [_tenant("acme")],
         "system_admins": [{"username": "ops", "password": ROOT_PASSWORD}],

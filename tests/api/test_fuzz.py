@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import fakeredis
 import pytest
 import schemathesis
 from aiohttp import web
@@ -50,6 +49,7 @@ from router.settings import Settings
 from router.store import RedisStore
 from router.store.consent import BlockRecord
 from router.store.events import StoredSubscription
+from router.store.memory import MemoryRedis
 from tests.fakes.inteliquent import FakeInteliquent
 from tests.sms.conftest import (
     API_KEY,
@@ -85,7 +85,7 @@ CHECKS = [
 
 
 def _app() -> web.Application:
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     settings_ = Settings(tick_seconds=0.05, partitions=2, public_url="https://sb.example.com")
     return create_app(settings_, Config.parse(sms_config()), store=store, broker=InMemoryBroker())
 
@@ -146,6 +146,8 @@ class LiveSwitchboard:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
+            if not self.thread.is_alive():
+                self.loop.close()
 
     async def _serve(self, app: web.Application) -> tuple[str, int]:
         runner = web.AppRunner(app)

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
-import fakeredis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -22,6 +21,7 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient, CustomerClient
 
 PASSWORD = "correct horse battery"
@@ -122,7 +122,7 @@ async def bm_client_fixture(
     aiohttp_client: Callable[[web.Application], Awaitable[Client]], bm_engine: FakeEngine
 ) -> Client:
     settings = Settings(tick_seconds=0.02, partitions=2)
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     config = Config.parse({"tenants": [tenant("acme"), tenant("globex")]})
     app = create_app(settings, config, store=store, broker=InMemoryBroker())
     built: list[BotAccount] = []

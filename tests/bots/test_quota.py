@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
-import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -20,6 +19,7 @@ from bots.breaker import BreakerEngine, BreakerState, CircuitBreaker
 from bots.errors import BotQuotaExceeded, BotUnavailable
 from bots.quota import BotQuota, QuotaLimitedEngine
 from bots.registry import build_engine
+from router.store.memory import MemoryRedis
 from tests.fakes import lex as fake_lex
 
 
@@ -50,7 +50,7 @@ async def test_burst_never_exceeds_the_cap(
             endpoint_url=await start_fake(fake.app),
         )
     )
-    quota = BotQuota(fakeredis.FakeAsyncRedis(decode_responses=True))
+    quota = BotQuota(MemoryRedis())
     engine = QuotaLimitedEngine(build_engine(account, http), quota, account, "Europe/Paris")
     results = await asyncio.gather(
         *(engine.converse(BotTurn(conversation_id=f"c{i}", text="hi")) for i in range(200)),
@@ -77,7 +77,7 @@ async def test_count_resets_at_tenant_midnight() -> None:
         )
     )
     now = Now(datetime(2026, 1, 10, 4, 59, tzinfo=UTC))  # 23:59 in New York
-    client = fakeredis.FakeAsyncRedis(decode_responses=True)
+    client = MemoryRedis()
     quota = BotQuota(client, clock=now)
     tz = "America/New_York"
     assert quota.key(account, tz) == "sb:t1:botq:w:2026-01-09"
@@ -103,7 +103,7 @@ async def test_zero_cap_never_calls() -> None:
             max_api_calls_per_day=0,
         )
     )
-    quota = BotQuota(fakeredis.FakeAsyncRedis(decode_responses=True))
+    quota = BotQuota(MemoryRedis())
     assert not await quota.take(account)
 
 

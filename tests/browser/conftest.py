@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 
@@ -23,6 +22,7 @@ from router.app import create_app
 from router.config import Config
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 
 CHROMIUM = Path(os.environ.get("SWITCHBOARD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -97,7 +97,7 @@ def config_data() -> dict[str, Any]:
 async def base_url() -> AsyncIterator[str]:
     """The app on 127.0.0.1 (a free port), as ``switchboard serve`` runs it."""
     settings = Settings(tick_seconds=0.05, partitions=2)
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     app = create_app(settings, Config.parse(config_data()), store=store, broker=InMemoryBroker())
     runner = web.AppRunner(app)
     await runner.setup()

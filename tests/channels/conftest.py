@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -18,6 +17,7 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient
 
 PASSWORD = "correct horse battery"
@@ -69,7 +69,7 @@ async def client(
     aiohttp_client: Callable[[web.Application], Awaitable[TestClient[Any, Any]]],
 ) -> TestClient[Any, Any]:
     settings = Settings(tick_seconds=0.02, partitions=2)
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     app = create_app(
         settings, Config.parse(channels_config()), store=store, broker=InMemoryBroker()
     )

@@ -1,4 +1,4 @@
-"""An in-process Switchboard (fakeredis, in-memory broker) built from the ``settings``
+"""An in-process Switchboard (in-process store, in-memory broker) built from the ``settings``
 fixture, with the channel suites' agent and admin fixtures."""
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -14,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from router.limits import InboundLimiter, InboundRateLimited
 from router.runtime import Runtime
 from router.settings import Settings
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient, CustomerClient, eventually
 from tests.observability.harness import post, telegram_bot, update
 
@@ -21,10 +21,10 @@ Client = TestClient[Any, Any]
 StartFake = Callable[[web.Application], Awaitable[str]]
 
 
-@pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]:
-    if request.param == "fakeredis":
-        client: aioredis.Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+    if request.param == "memory":
+        client: aioredis.Redis = MemoryRedis()
     else:
         url = request.getfixturevalue("redis_url")
         client = aioredis.Redis.from_url(url, decode_responses=True)
@@ -88,7 +88,7 @@ async def test_limits_hold_across_processes_and_end_with_the_window(
 
 
 def test_zero_means_no_limit() -> None:
-    client = fakeredis.FakeAsyncRedis()
+    client = MemoryRedis()
     off = Settings(tenant_messages_per_window=0, party_messages_per_window=0)
     assert InboundLimiter.from_settings(client, off) is None
     assert InboundLimiter.from_settings(client, Settings()) is not None

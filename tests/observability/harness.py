@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import fakeredis
 import telegram
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
@@ -19,6 +18,7 @@ from router.app import create_app
 from router.config import Config
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.channels.conftest import channels_config, get_token
 from tests.fakes.telegram import FakeTelegram
 
@@ -32,7 +32,7 @@ AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 async def make_client(
     aiohttp_client: AiohttpClient, settings: Settings, store: RedisStore | None = None
 ) -> Client:
-    store = store or RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = store or RedisStore(MemoryRedis())
     config = channels_config()
     for tenant in config["tenants"]:  # and a web chat
         tenant["media_streams"].append({"id": "chat", "media": "webchat", "queue": "support"})

@@ -1,4 +1,4 @@
-"""An in-process Switchboard (fakeredis, in-memory broker) with a Telegram account on a fake
+"""An in-process Switchboard (in-process store, in-memory broker) with a Telegram account on a fake
 Bot API, as in the observability suite."""
 
 from tests.observability.conftest import (

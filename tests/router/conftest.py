@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -17,6 +16,7 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient, CustomerClient, eventually
 
 PASSWORD = "correct horse battery"
@@ -74,7 +74,7 @@ async def client(
     config_data: dict[str, Any],
     settings: Settings,
 ) -> TestClient[Any, Any]:
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     app = create_app(settings, Config.parse(config_data), store=store, broker=InMemoryBroker())
     return await aiohttp_client(app)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -19,6 +18,7 @@ from router.config import Config
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.bots.modes_fixtures import FakeEngine, watson
 from tests.router.conftest import PASSWORD, agent, api_token, tenant, token
 from tests.router.test_admin_console import signed_in
@@ -195,7 +195,7 @@ async def test_forwarded_for_is_honoured_only_behind_a_trusted_proxy(
     expected: str,
 ) -> None:
     settings = Settings(tick_seconds=0.02, partitions=2, trusted_proxy=trusted)
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     app = create_app(settings, Config.parse(config_data), store=store, broker=InMemoryBroker())
     client = await aiohttp_client(app)
     headers = await _bearer(client, "acme", "root")

@@ -10,7 +10,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 import yaml
 from aiohttp import web
@@ -27,6 +26,7 @@ from router.provisioning import apply_config, check_config
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.router.conftest import PASSWORD, ConnectAgent, ConnectCustomer, agent, tenant
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -298,7 +298,7 @@ def demo_app(demo: bool) -> web.Application:
     return create_app(
         Settings(tick_seconds=0.05, partitions=2),
         demo_config(),
-        store=RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True)),
+        store=RedisStore(MemoryRedis()),
         broker=InMemoryBroker(),
         demo=demo,
     )

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -21,6 +20,8 @@ from router.models import AgentState
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
+from router.store.memory.keyspace import Keyspace
 from tests.clients import TIMEOUT
 from tests.router.conftest import API_SECRET, PASSWORD, ConnectCustomer, agent, tenant
 
@@ -501,10 +502,10 @@ async def _pair(
 
 @pytest.fixture
 async def pair(aiohttp_client: MakeApp) -> tuple[AppClient, AppClient]:
-    server = fakeredis.FakeServer()
+    keyspace = Keyspace()
     return await _pair(
         aiohttp_client,
-        lambda: RedisStore(fakeredis.FakeAsyncRedis(server=server, decode_responses=True)),
+        lambda: RedisStore(MemoryRedis(keyspace=keyspace)),
     )
 
 

@@ -8,7 +8,6 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,6 +21,7 @@ from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
 from router.store.events import StoredSubscription
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient, eventually
 from tests.router.conftest import agent, tenant
 from tests.router.test_event_webhooks import Receiver, subscribe
@@ -123,7 +123,7 @@ async def _runtimes(store_client: Any) -> AsyncIterator[tuple[Runtime, Runtime]]
         await rt.broker.close()
 
 
-@pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def two_runtimes(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[Runtime, Runtime]]:
@@ -135,7 +135,7 @@ async def two_runtimes(
         await real.flushdb()
         await real.aclose()
     else:
-        async for pair in _runtimes(fakeredis.FakeAsyncRedis(decode_responses=True)):
+        async for pair in _runtimes(MemoryRedis()):
             yield pair
 
 

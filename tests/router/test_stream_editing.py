@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,6 +19,8 @@ from router.provisioning import apply_config
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
+from router.store.memory.keyspace import Keyspace
 from tests.clients import eventually
 from tests.router.conftest import ConnectCustomer, agent, tenant, token
 
@@ -288,10 +289,8 @@ def two_config(config_data: dict[str, Any]) -> Config:
 
 
 async def test_two_processes_on_one_store_share_an_edit(two_config: Config) -> None:
-    server = fakeredis.FakeServer()
-    runtimes = _two_runtimes(
-        two_config, lambda: fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
-    )
+    keyspace = Keyspace()
+    runtimes = _two_runtimes(two_config, lambda: MemoryRedis(keyspace=keyspace))
     async for first, second in runtimes:
         await _edit_through_one_used_by_other(first, second)
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -34,6 +33,7 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient
 from tests.fakes.inteliquent import FakeInteliquent, header_headers
 
@@ -140,7 +140,7 @@ async def client(
         smtp_url=f"smtp://127.0.0.1:{mailbox[1]}",
         alert_from="alerts@sb.example.com",
     )
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     app = create_app(settings, Config.parse(sms_config()), store=store, broker=InMemoryBroker())
     return await aiohttp_client(app)
 

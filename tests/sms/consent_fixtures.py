@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import fakeredis
 import nexmo
 import pytest
 from aiohttp import ClientResponse, web
@@ -34,6 +33,7 @@ from router.keys import RUNTIME
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient, Frame
 from tests.fakes.inteliquent import FakeInteliquent, header_headers, inbound_body
 from tests.fakes.vonage import FakeVonage
@@ -127,7 +127,7 @@ async def cs_client_fixture(
     aiohttp_client: Callable[[web.Application], Awaitable[Client]],
 ) -> Client:
     settings = Settings(tick_seconds=0.02, partitions=2)
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     app = create_app(settings, Config.parse(consent_config()), store=store,
                      broker=InMemoryBroker())  # fmt: skip
     return await aiohttp_client(app)

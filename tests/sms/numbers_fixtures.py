@@ -14,7 +14,6 @@ from email import message_from_bytes
 from email.message import Message as EmailMessage
 from typing import Any
 
-import fakeredis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -30,6 +29,7 @@ from router.models import ChannelKind, Direction, Message, Party, Sender, Sender
 from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.clients import AgentClient
 from tests.fakes.inteliquent import FakeInteliquent
 
@@ -162,7 +162,7 @@ async def nb_smtp() -> AsyncIterator[Mailbox]:
 
 @pytest.fixture
 def nb_store() -> RedisStore:
-    return RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    return RedisStore(MemoryRedis())
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import fakeredis
 import pytest
 
 from channels.cpaas import HeaderVerification
@@ -15,6 +14,7 @@ from router.errors import ConfigError
 from router.keys import RUNTIME
 from router.provisioning import apply_config
 from router.store import RedisStore
+from router.store.memory import MemoryRedis
 from tests.fakes.inteliquent import FakeInteliquent, header_headers, inbound_body
 from tests.sms.conftest import (
     API_KEY,
@@ -328,7 +328,7 @@ async def test_config_platforms_are_applied_idempotently() -> None:
             alert_recipients=[{"id": "ops", "name": "Ops", "email": "ops@acme.example"}],
         )
     )
-    store = RedisStore(fakeredis.FakeAsyncRedis(decode_responses=True))
+    store = RedisStore(MemoryRedis())
     await apply_config(store, config)
     await apply_config(store, config)
     [platform] = await store.cpaas.platforms("acme")

@@ -1,4 +1,5 @@
-"""Session search and the audit log on fakeredis and on a real Redis (``--redis-url``)."""
+"""Session search and the audit log on the in-process store, on fakeredis and on a real Redis
+(``--redis-url``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from tests.contracts.session_search import SearchContract
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+
+class TestMemorySearch(SearchContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[RedisStore]:
+        store = RedisStore.from_url("memory://")
+        yield store
+        await store.close()
 
 
 class TestFakeRedisSearch(SearchContract):

@@ -1,0 +1,327 @@
+"""The session-lifecycle and agent scripts as Python: ``agent_state``, ``close``,
+``append_outbound``, ``claim_timers``, ``complete_timer``, ``queue_stats`` and ``bot_handoff``
+(``router.store.redis``), ``assign_held`` and ``delete_session`` (``router.store.inbox``).
+
+Each port issues the same commands as its Lua script, in the same order, and returns the same
+value; a Lua runtime error (nil arithmetic, concatenating a missing field) raises the script
+error Redis would report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING
+
+from router.store.memory.lib import (
+    agent_node,
+    call_fields,
+    call_int,
+    call_str,
+    index_session,
+    lt,
+    lua_or,
+    release_slot,
+    script_error,
+    sync_ready,
+    tonumber,
+    tostring,
+)
+from router.store.memory.lua import Port, script_source
+
+if TYPE_CHECKING:
+    from router.store.memory.keyspace import Keyspace
+
+SCHED = "sb:sched"
+
+
+def _arg(value: int | float | None) -> int | float:
+    """A number passed to ``redis.call``; nil there is a script error."""
+    if value is None:
+        raise script_error("Lua redis() command arguments must be strings or integers")
+    return value
+
+
+def _add(a: int | float | None, b: int | float | None) -> int | float:
+    """Lua's ``a + b`` of two ``tonumber`` results."""
+    if a is None or b is None:
+        raise script_error("attempt to perform arithmetic on a nil value")
+    return a + b
+
+
+def _cat(value: str | None) -> str:
+    """A reply field used in ``..``: a missing one (Lua false) is a script error."""
+    if value is None:
+        raise script_error("attempt to concatenate a boolean value")
+    return value
+
+
+def _truncated(items: list[str | int | float | None]) -> list[str | int | float]:
+    """A Lua table constructor whose values may be nil (never false): the reply stops at the
+    first nil."""
+    out: list[str | int | float] = []
+    for item in items:
+        if item is None:
+            break
+        out.append(item)
+    return out
+
+
+def agent_state(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Change an agent's state (ready / not_ready with reason / logged_out)."""
+    p, aid = argv[0], argv[1]
+    ak = p + "a:" + aid
+    prev = call_str(r, "HGET", ak, "state")
+    if prev is None:
+        return ["missing"]
+    if argv[2] != "":
+        if argv[2] == "ready" and prev != "ready":
+            r.call("HSET", ak, "idle_since", argv[4])
+        r.call("HSET", ak, "state", argv[2], "reason", argv[3])
+    sync_ready(r, p, aid)
+    a = call_fields(r, "HMGET", ak, "state", "reason", "load", "capacity", "queues")
+    return _truncated(
+        [
+            "ok",
+            a[0],
+            lua_or(a[1], ""),
+            tonumber(lua_or(a[2], "0")),
+            tonumber(lua_or(a[3], "1")),
+            lua_or(a[4], ""),
+            prev,
+        ]
+    )
+
+
+def _close_release(
+    r: Keyspace, p: str, tenant: str, sid: str, now: int | float | None, s: list[str | None]
+) -> str:
+    """Free whatever agent holds the session being closed; the holder (``""`` for none)."""
+    state, agent, offer_agent = s[0], s[1], s[2]
+    if state == "assigned" and agent is not None and s[6] == "1":
+        # Personal inbox: it never took a slot of the agent.
+        r.call("SREM", p + "as:" + agent, sid)
+        return agent
+    if state == "assigned" and agent is not None:
+        release_slot(r, p, agent, sid, _arg(now))
+        return agent
+    if state == "offered" and offer_agent is not None:
+        release_slot(r, p, offer_agent, sid, _arg(now))
+        r.call("ZREM", SCHED, "offer|" + tenant + "|" + sid + "|" + _cat(s[4]))
+        return offer_agent
+    return ""
+
+
+def close(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Close a session, releasing whatever agent holds it and opening the reopen window."""
+    p, tenant, sid, now = argv[0], argv[1], argv[2], tonumber(argv[4])
+    sk = p + "s:" + sid
+    s = call_fields(
+        r, "HMGET", sk, "state", "agent", "offer_agent", "queue", "offer_id", "inactivity_at",
+        "direct",
+    )  # fmt: skip
+    if s[0] is None:
+        return ["missing"]
+    if s[0] == "closed":
+        return ["already"]
+    if argv[6] != "" and (s[0] != "assigned" or s[1] != argv[6]):
+        return ["forbidden", s[0]]
+    if argv[7] == "1" and lt(now, tonumber(lua_or(s[5], "0"))):
+        return ["active"]
+    # A personal-inbox session held for opt-in waits for the user's answer, however long.
+    if argv[7] == "1" and s[0] == "new" and s[6] == "1":
+        return ["active"]
+    holder = _close_release(r, p, tenant, sid, now, s)
+    r.call("ZREM", p + "w:" + _cat(s[3]), sid)
+    r.call("ZREM", SCHED, "inact|" + tenant + "|" + sid)
+    r.call("HINCRBY", sk, "epoch", 1)
+    r.call(
+        "HSET", sk, "state", "closed", "closed_at", _arg(now), "close_reason", argv[3],
+        "reopen_until", _add(now, tonumber(argv[5])),
+    )  # fmt: skip
+    r.call("HDEL", sk, "agent", "offer_id", "offer_agent", "offer_expires", "pinned_agent")
+    r.call("DEL", p + "dec:" + sid)
+    return ["closed", s[0], holder, agent_node(r, p, holder), s[3]]
+
+
+def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Append an outbound message (agent, bot or system) to a session's history."""
+    p, tenant, sid, now = argv[0], argv[1], argv[2], tonumber(argv[5])
+    sk = p + "s:" + sid
+    s = call_fields(r, "HMGET", sk, "state", "agent")
+    if s[0] is None:
+        return ["missing"]
+    if argv[3] != "" and (s[0] != "assigned" or s[1] != argv[3]):
+        return ["forbidden", s[0]]
+    dk = p + "d:" + argv[7]
+    if argv[7] != "":
+        prev = call_str(r, "GET", dk)
+        if prev is not None:
+            return _truncated(["dup", tonumber(prev)])
+    seq = call_int(r, "RPUSH", p + "h:" + sid, argv[4])
+    if argv[7] != "":
+        r.call("SET", dk, seq, "EX", _arg(tonumber(argv[8])))
+    if s[0] != "closed":
+        inactivity_at = _add(now, tonumber(argv[6]))
+        r.call("HSET", sk, "updated_at", _arg(now), "inactivity_at", inactivity_at)
+        r.call("ZADD", SCHED, inactivity_at, "inact|" + tenant + "|" + sid)
+    return ["ok", seq]
+
+
+def claim_timers(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Lease due timers: push each lease ms into the future; (new score, members)."""
+    now = tonumber(argv[0])
+    due = call_fields(
+        r, "ZRANGEBYSCORE", SCHED, "-inf", _arg(now), "LIMIT", 0, _arg(tonumber(argv[2]))
+    )
+    leased = _add(now, tonumber(argv[1]))
+    for member in due:
+        r.call("ZADD", SCHED, leased, _cat(member))
+    return [leased, due]
+
+
+def complete_timer(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Remove a leased timer unless it was re-armed meanwhile (its score changed)."""
+    score = call_str(r, "ZSCORE", SCHED, argv[0])
+    if score is not None and tonumber(score) == tonumber(argv[1]):
+        r.call("ZREM", SCHED, argv[0])
+        return [1]
+    return [0]
+
+
+def queue_stats(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Live statistics of one queue."""
+    p, queue, now = argv[0], argv[1], tonumber(argv[2])
+    length = call_int(r, "ZCARD", p + "w:" + queue)
+    oldest = call_fields(r, "ZRANGE", p + "w:" + queue, 0, 0, "WITHSCORES")
+    longest: int | float = 0
+    if len(oldest) > 1 and oldest[1] is not None:
+        score = tonumber(oldest[1])
+        if now is None or score is None:
+            raise script_error("attempt to perform arithmetic on a nil value")
+        longest = now - score
+    logged_on = idle = not_ready = working = active = 0
+    for aid in call_fields(r, "SMEMBERS", p + "qa:" + queue):
+        member = _cat(aid)
+        a = call_fields(r, "HMGET", p + "a:" + member, "state", "load")
+        if a[0] is not None and a[0] != "logged_out" and agent_node(r, p, member) != "":
+            logged_on += 1
+            load = tonumber(lua_or(a[1], "0"))
+            if a[0] == "ready":
+                working += 1
+                if load == 0:
+                    idle += 1
+            else:
+                not_ready += 1
+            if lt(0, load):
+                active += 1
+    return [length, longest, logged_on, idle, not_ready, working, active]
+
+
+def bot_handoff(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Hand a self-service conversation from the bot to the agents: with_bot -> queued."""
+    p, tenant, sid, now = argv[0], argv[1], argv[2], tonumber(argv[4])
+    sk = p + "s:" + sid
+    if call_str(r, "HGET", sk, "state") != "with_bot":
+        return ["stale", 0]
+    epoch = call_int(r, "HINCRBY", sk, "epoch", 1)
+    r.call("HSET", sk, "state", "queued", "queued_at", _arg(now), "queue", argv[3])
+    r.call("ZADD", p + "w:" + argv[3], _arg(now), sid)
+    index_session(r, p, sid, "q:" + argv[3])
+    r.call(
+        "ZADD", SCHED, _add(now, tonumber(argv[5])),
+        "queue|" + tenant + "|" + sid + "|" + tostring(epoch),
+    )  # fmt: skip
+    return ["queued", epoch]
+
+
+def assign_held(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Assign a held personal-inbox session (state new, direct) to its agent, outside the
+    agent's capacity."""
+    p, tenant, sid, now = argv[0], argv[1], argv[2], tonumber(argv[4])
+    sk = p + "s:" + sid
+    s = call_fields(r, "HMGET", sk, "state", "direct")
+    if s[0] != "new" or s[1] != "1":
+        return ["stale", lua_or(s[0], "")]
+    inactivity_at = _add(now, tonumber(argv[5]))
+    r.call(
+        "HSET", sk, "state", "assigned", "agent", argv[3], "last_agent", argv[3],
+        "assigned_at", _arg(now), "updated_at", _arg(now), "inactivity_at", inactivity_at,
+    )  # fmt: skip
+    r.call("SADD", p + "as:" + argv[3], sid)
+    index_session(r, p, sid, "a:" + argv[3])
+    r.call("ZADD", SCHED, inactivity_at, "inact|" + tenant + "|" + sid)
+    return ["assigned", agent_node(r, p, argv[3])]
+
+
+_DECODE_FAILED = object()
+
+
+def _cjson_decode(text: str) -> object:
+    """``pcall(cjson.decode, text)``: the value, or ``_DECODE_FAILED`` when it is not JSON."""
+    try:
+        return json.loads(text, strict=False)
+    except (ValueError, RecursionError):
+        return _DECODE_FAILED
+
+
+def _party_id(party: object) -> str | None:
+    """``party.id`` of a decoded party as concatenated into a key; ``None`` when the script
+    skips it (not an object, or no truthy id)."""
+    if not isinstance(party, dict) or "id" not in party:
+        return None
+    pid: object = party["id"]
+    if pid is False:
+        return None
+    if isinstance(pid, str):
+        return pid
+    if isinstance(pid, (int, float)) and not isinstance(pid, bool):
+        # cjson numbers are doubles.
+        try:
+            return tostring(float(pid))
+        except OverflowError:
+            return tostring(math.copysign(math.inf, pid))
+    # JSON null (cjson.null), true, arrays and objects cannot be concatenated.
+    raise script_error("attempt to concatenate field 'id'")
+
+
+def delete_session(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Delete a closed session and everything stored with it; an open one is left alone."""
+    p, tenant, sid = argv[0], argv[1], argv[2]
+    sk = p + "s:" + sid
+    s = call_fields(r, "HMGET", sk, "state", "stream", "party", "channel", "queue", "last_agent")
+    if s[0] is None:
+        r.call("SREM", p + "sa:" + argv[3], sid)
+        return ["missing"]
+    if s[0] != "closed":
+        return ["open", s[0]]
+    pid = _party_id(_cjson_decode(lua_or(s[2], "")))
+    if pid is not None:
+        ix = p + "ix:" + _cat(s[1]) + ":" + pid
+        if call_str(r, "GET", ix) == sid:
+            r.call("DEL", ix)
+        r.call("ZREM", p + "sx:p:" + pid, sid)
+    # Search indexes; entries of earlier queues / agents are pruned when a search meets them.
+    dims = [
+        "t", "s:" + _cat(s[1]), "c:" + lua_or(s[3], ""), "q:" + lua_or(s[4], ""),
+        "a:" + lua_or(s[5], ""),
+    ]  # fmt: skip
+    for dim in dims:
+        r.call("ZREM", p + "sx:" + dim, sid)
+    r.call("DEL", sk, p + "h:" + sid, p + "st:" + sid, p + "dec:" + sid)
+    r.call("SREM", p + "sa:" + argv[3], sid)
+    r.call("ZREM", SCHED, "inact|" + tenant + "|" + sid)
+    return ["deleted"]
+
+
+PORTS: dict[str, Port] = {
+    script_source("agent_state", lib=True): agent_state,
+    script_source("close", lib=True): close,
+    script_source("append_outbound", lib=True): append_outbound,
+    script_source("claim_timers", lib=True): claim_timers,
+    script_source("complete_timer", lib=True): complete_timer,
+    script_source("queue_stats", lib=True): queue_stats,
+    script_source("bot_handoff", lib=True): bot_handoff,
+    script_source("assign_held", lib=True): assign_held,
+    script_source("delete_session", lib=True): delete_session,
+}

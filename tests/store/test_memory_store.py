@@ -1,0 +1,56 @@
+"""The store contract on ``MemoryRedis`` (the in-process store), and every script the
+application registers has an in-process port."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from redis.asyncio.lock import Lock
+
+from bots.quota import BotQuota
+from router.limits import InboundLimiter
+from router.store import RedisStore
+from router.store.memory import MemoryRedis
+from router.store.memory.lua import registry, sha1
+from router.store.queue_status import QueueStatusStore
+from tests.contracts.store import StoreContract
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from redis.commands.core import AsyncScript
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[RedisStore]:
+        store = RedisStore(MemoryRedis())
+        yield store
+        await store.close()
+
+
+class _Recording(MemoryRedis):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.registered: list[str] = []
+
+    def register_script(self, script: Any) -> AsyncScript:  # type: ignore[override]
+        self.registered.append(script)
+        return super().register_script(script)
+
+
+def test_every_registered_script_has_a_port() -> None:
+    client = _Recording()
+    RedisStore(client)
+    InboundLimiter(client, tenant_limit=1, party_limit=1, window=1.0)
+    BotQuota(client)
+    QueueStatusStore(client)
+    client.registered += [
+        Lock.LUA_RELEASE_SCRIPT,
+        Lock.LUA_EXTEND_SCRIPT,
+        Lock.LUA_REACQUIRE_SCRIPT,
+    ]
+    assert len(client.registered) >= 23
+    missing = [text.splitlines()[:3] for text in client.registered if sha1(text) not in registry()]
+    assert missing == []
