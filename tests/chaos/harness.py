@@ -152,6 +152,10 @@ class Traffic:
     def total(self) -> int:
         return sum(len(v) for v in self.accepted.values())
 
+    def answered(self) -> int:
+        """Webhooks a process answered (any status)."""
+        return sum(n for status, n in self.statuses.items() if isinstance(status, int))
+
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks)
