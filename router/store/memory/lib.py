@@ -165,3 +165,17 @@ def lt(a: int | float | None, b: int | float | None) -> bool:
 def script_error(message: str) -> ResponseError:
     """The error a Lua runtime error in a script surfaces as (to raise)."""
     return ResponseError(f"Error running script: {message}")
+
+
+def arg(value: int | float | None) -> int | float:
+    """A number passed to ``redis.call``; nil there is a script error."""
+    if value is None:
+        raise script_error("Lua redis() command arguments must be strings or integers")
+    return value
+
+
+def add(a: int | float | None, b: int | float | None) -> int | float:
+    """Lua's ``a + b`` of two ``tonumber`` results."""
+    if a is None or b is None:
+        raise script_error("attempt to perform arithmetic on a nil value")
+    return a + b

@@ -14,7 +14,9 @@ import math
 from typing import TYPE_CHECKING
 
 from router.store.memory.lib import (
+    add,
     agent_node,
+    arg,
     call_fields,
     call_int,
     call_str,
@@ -33,20 +35,6 @@ if TYPE_CHECKING:
     from router.store.memory.keyspace import Keyspace
 
 SCHED = "sb:sched"
-
-
-def _arg(value: int | float | None) -> int | float:
-    """A number passed to ``redis.call``; nil there is a script error."""
-    if value is None:
-        raise script_error("Lua redis() command arguments must be strings or integers")
-    return value
-
-
-def _add(a: int | float | None, b: int | float | None) -> int | float:
-    """Lua's ``a + b`` of two ``tonumber`` results."""
-    if a is None or b is None:
-        raise script_error("attempt to perform arithmetic on a nil value")
-    return a + b
 
 
 def _cat(value: str | None) -> str:
@@ -103,10 +91,10 @@ def _close_release(
         r.call("SREM", p + "as:" + agent, sid)
         return agent
     if state == "assigned" and agent is not None:
-        release_slot(r, p, agent, sid, _arg(now))
+        release_slot(r, p, agent, sid, arg(now))
         return agent
     if state == "offered" and offer_agent is not None:
-        release_slot(r, p, offer_agent, sid, _arg(now))
+        release_slot(r, p, offer_agent, sid, arg(now))
         r.call("ZREM", SCHED, "offer|" + tenant + "|" + sid + "|" + _cat(s[4]))
         return offer_agent
     return ""
@@ -136,8 +124,8 @@ def close(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     r.call("ZREM", SCHED, "inact|" + tenant + "|" + sid)
     r.call("HINCRBY", sk, "epoch", 1)
     r.call(
-        "HSET", sk, "state", "closed", "closed_at", _arg(now), "close_reason", argv[3],
-        "reopen_until", _add(now, tonumber(argv[5])),
+        "HSET", sk, "state", "closed", "closed_at", arg(now), "close_reason", argv[3],
+        "reopen_until", add(now, tonumber(argv[5])),
     )  # fmt: skip
     r.call("HDEL", sk, "agent", "offer_id", "offer_agent", "offer_expires", "pinned_agent")
     r.call("DEL", p + "dec:" + sid)
@@ -160,10 +148,10 @@ def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
             return _truncated(["dup", tonumber(prev)])
     seq = call_int(r, "RPUSH", p + "h:" + sid, argv[4])
     if argv[7] != "":
-        r.call("SET", dk, seq, "EX", _arg(tonumber(argv[8])))
+        r.call("SET", dk, seq, "EX", arg(tonumber(argv[8])))
     if s[0] != "closed":
-        inactivity_at = _add(now, tonumber(argv[6]))
-        r.call("HSET", sk, "updated_at", _arg(now), "inactivity_at", inactivity_at)
+        inactivity_at = add(now, tonumber(argv[6]))
+        r.call("HSET", sk, "updated_at", arg(now), "inactivity_at", inactivity_at)
         r.call("ZADD", SCHED, inactivity_at, "inact|" + tenant + "|" + sid)
     return ["ok", seq]
 
@@ -172,9 +160,16 @@ def claim_timers(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     """Lease due timers: push each lease ms into the future; (new score, members)."""
     now = tonumber(argv[0])
     due = call_fields(
-        r, "ZRANGEBYSCORE", SCHED, "-inf", _arg(now), "LIMIT", 0, _arg(tonumber(argv[2]))
+        r,
+        "ZRANGEBYSCORE",
+        SCHED,
+        "-inf",
+        arg(now),
+        "LIMIT",
+        0,
+        arg(tonumber(argv[2])),
     )
-    leased = _add(now, tonumber(argv[1]))
+    leased = add(now, tonumber(argv[1]))
     for member in due:
         r.call("ZADD", SCHED, leased, _cat(member))
     return [leased, due]
@@ -225,11 +220,11 @@ def bot_handoff(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     if call_str(r, "HGET", sk, "state") != "with_bot":
         return ["stale", 0]
     epoch = call_int(r, "HINCRBY", sk, "epoch", 1)
-    r.call("HSET", sk, "state", "queued", "queued_at", _arg(now), "queue", argv[3])
-    r.call("ZADD", p + "w:" + argv[3], _arg(now), sid)
+    r.call("HSET", sk, "state", "queued", "queued_at", arg(now), "queue", argv[3])
+    r.call("ZADD", p + "w:" + argv[3], arg(now), sid)
     index_session(r, p, sid, "q:" + argv[3])
     r.call(
-        "ZADD", SCHED, _add(now, tonumber(argv[5])),
+        "ZADD", SCHED, add(now, tonumber(argv[5])),
         "queue|" + tenant + "|" + sid + "|" + tostring(epoch),
     )  # fmt: skip
     return ["queued", epoch]
@@ -243,10 +238,10 @@ def assign_held(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     s = call_fields(r, "HMGET", sk, "state", "direct")
     if s[0] != "new" or s[1] != "1":
         return ["stale", lua_or(s[0], "")]
-    inactivity_at = _add(now, tonumber(argv[5]))
+    inactivity_at = add(now, tonumber(argv[5]))
     r.call(
         "HSET", sk, "state", "assigned", "agent", argv[3], "last_agent", argv[3],
-        "assigned_at", _arg(now), "updated_at", _arg(now), "inactivity_at", inactivity_at,
+        "assigned_at", arg(now), "updated_at", arg(now), "inactivity_at", inactivity_at,
     )  # fmt: skip
     r.call("SADD", p + "as:" + argv[3], sid)
     index_session(r, p, sid, "a:" + argv[3])

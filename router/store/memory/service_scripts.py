@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from router.store.inbox import CREATE_NUMBER_SCRIPT
 from router.store.memory.lib import (
+    add,
+    arg,
     call_fields,
     call_int,
     call_str,
@@ -35,20 +37,6 @@ def _le(a: int | float | None, b: int | float | None) -> bool:
     return a <= b
 
 
-def _arg(value: int | float | None) -> int | float:
-    """A number passed to ``redis.call``; nil there is a script error."""
-    if value is None:
-        raise script_error("Lua redis() command arguments must be strings or integers")
-    return value
-
-
-def _add(a: int | float | None, b: int | float | None) -> int | float:
-    """Lua's ``a + b`` of two ``tonumber`` results."""
-    if a is None or b is None:
-        raise script_error("attempt to perform arithmetic on a nil value")
-    return a + b
-
-
 def rate_limit(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     """Count one inbound message against the tenant's (``keys[0]``) and the party's
     (``keys[1]``) fixed windows: ``[0, 0]`` counted, ``[1 | 2, ms left]`` past a limit."""
@@ -60,14 +48,14 @@ def rate_limit(r: Keyspace, keys: list[str], argv: list[str]) -> object:
             if _le(limits[i], used):
                 left: int | float = call_int(r, "PTTL", keys[i])
                 if left < 0:
-                    r.call("PEXPIRE", keys[i], _arg(window))
-                    left = _arg(window)
+                    r.call("PEXPIRE", keys[i], arg(window))
+                    left = arg(window)
                 return [i + 1, left]
     for i in range(2):
         if lt(0, limits[i]) and (
             call_int(r, "INCR", keys[i]) == 1 or call_int(r, "PTTL", keys[i]) < 0
         ):
-            r.call("PEXPIRE", keys[i], _arg(window))
+            r.call("PEXPIRE", keys[i], arg(window))
     return [0, 0]
 
 
@@ -80,8 +68,8 @@ def bot_quota(r: Keyspace, keys: list[str], argv: list[str]) -> object:
         return -1
     taken = call_int(r, "INCR", keys[0])
     if taken == 1:
-        r.call("EXPIRE", keys[0], _arg(tonumber(argv[1])))
-    return _add(cap, -taken)
+        r.call("EXPIRE", keys[0], arg(tonumber(argv[1])))
+    return add(cap, -taken)
 
 
 def consent_change(r: Keyspace, keys: list[str], argv: list[str]) -> object:
@@ -115,8 +103,8 @@ def open_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
         ):
             return ["existing", sid]
     sid = argv[3]
-    reopen_until = _add(now, tonumber(argv[11]))
-    at = _arg(now)
+    reopen_until = add(now, tonumber(argv[11]))
+    at = arg(now)
     r.call(
         "HSET", p + "s:" + sid, "id", sid, "stream", argv[1], "channel", argv[5],
         "account", argv[6], "party", argv[7], "state", "closed", "created_at", at,
