@@ -5,8 +5,8 @@ bytes, constant time), does two Redis operations (a de-duplication ``SET NX EX``
 message id and an ``HINCRBY`` of the sender's message count), and publishes one persistent
 message to RabbitMQ with a publisher confirm before answering 200. A consumer in the same
 process takes the messages off the queue and records the webhook-to-consumer latency from
-the send time in the text. ``GET /stats?start=&end=`` returns what it recorded for messages
-sent since the window's start.
+the send time in the text. ``GET /stats?start=`` returns what it recorded for messages
+sent since the window's start (``bench/receiver.py``).
 
     python -m bench.bare --port 8090 --amqp amqp://guest:guest@127.0.0.1:5672/ \\
         --redis redis://127.0.0.1:6379/13
@@ -15,7 +15,6 @@ sent since the window's start.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import hmac
 import json
@@ -26,10 +25,12 @@ import aio_pika
 import redis.asyncio as redis
 from aiohttp import web
 
-from bench.load import APP_SECRET, stamp_of
+from bench.load import APP_SECRET, sent_of
+from bench.receiver import RECORDED, receiver_app, serve
 
 QUEUE = "bench.bare"
-RECORDED = web.AppKey("recorded", list[tuple[int, int]])  # (sent ns, received ns)
+STORE = web.AppKey("store", redis.Redis)
+EXCHANGE = web.AppKey("exchange", aio_pika.abc.AbstractExchange)
 
 
 async def hook(request: web.Request) -> web.Response:
@@ -52,23 +53,8 @@ async def hook(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-async def stats(request: web.Request) -> web.Response:
-    # Every message sent from the window's start (the load's last sends may start a little
-    # after its end), as the Switchboard side counts them.
-    start = float(request.query["start"]) * 1e9
-    window = [(s, r) for s, r in request.app[RECORDED] if start <= s]
-    return web.json_response(
-        {"delivered": len(window), "latency_ms": [(r - s) / 1e6 for s, r in window]}
-    )
-
-
-STORE = web.AppKey("store", redis.Redis)
-EXCHANGE = web.AppKey("exchange", aio_pika.abc.AbstractExchange)
-
-
 def make_app(amqp_url: str, redis_url: str) -> web.Application:
-    app = web.Application()
-    app[RECORDED] = []
+    app = receiver_app()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = redis.from_url(redis_url)
@@ -82,9 +68,9 @@ def make_app(amqp_url: str, redis_url: str) -> web.Application:
         async def consume(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             received = time.time_ns()
             event = json.loads(message.body)
-            sent = stamp_of(event["message"]["text"])
+            sent = sent_of(event["message"]["text"])
             if sent is not None:
-                app[RECORDED].append((sent[0], received))
+                app[RECORDED].append((sent, received))
             await message.ack()
 
         await queue.consume(consume)
@@ -94,7 +80,6 @@ def make_app(amqp_url: str, redis_url: str) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/hook", hook)
-    app.router.add_get("/stats", stats)
     return app
 
 
@@ -104,19 +89,7 @@ def main() -> None:
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:
-        pass
-    web.run_app(
-        make_app(args.amqp, args.redis),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=None,
-        print=lambda _: print(f"bare: ready on port {args.port}", flush=True),
-    )
+    serve(make_app(args.amqp, args.redis), args.port, "bare")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The load process: signed Messenger webhooks in, agents on WebSockets answering.
 
-Run by ``bench/run.py`` against a running Switchboard (or the bare stack, ``--bare``); prints
+Run by ``bench/run.py`` against a running Switchboard (or, with ``--bare``, a server that
+counts deliveries itself: the bare stack or the null server, ``bench/receiver.py``); prints
 one JSON object of results on stdout. Phases:
 
 1. agents log in over OAuth2, open the agent socket and go ready; each accepts every offer;
@@ -38,6 +39,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from bench.event_loop import use_uvloop
 from bench.webhook_client import ResponseError, WebhookClient
 
 PAGE_ID = "900000000000001"
@@ -45,6 +47,26 @@ APP_SECRET = "bench-app-secret-0123456789abcdef"
 PAGE_TOKEN = "EAAbenchpagetoken"
 PASSWORD = "bench password 123"
 TENANT = "bench"
+
+
+SHAPE_OPTIONS = ("duration", "agents", "sessions", "concurrency", "answer_every")
+
+
+def add_shape_options(parser: argparse.ArgumentParser) -> None:
+    """The load's shape (``SHAPE_OPTIONS``), which ``bench/run.py`` passes on as it got it."""
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--answer-every", type=int, default=10)
+
+
+def shape_argv(args: argparse.Namespace) -> list[str]:
+    """The command line options that give a load process the shape in ``args``."""
+    argv: list[str] = []
+    for name in SHAPE_OPTIONS:
+        argv += ["--" + name.replace("_", "-"), str(getattr(args, name))]
+    return argv
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -80,18 +102,20 @@ INBOUND = '"direction":"inbound"'
 STAMPED_TEXT = '"text":"bench t='
 
 
-def stamp_of(text: str) -> tuple[int, int] | None:
-    parts = dict(p.split("=", 1) for p in text.split()[1:] if "=" in p)
-    if not text.startswith("bench ") or "t" not in parts:
+def sent_of(text: str) -> int | None:
+    """The send time in a message text stamped by ``stamp``; None for any other text."""
+    if not text.startswith("bench "):
         return None
-    return int(parts["t"]), int(parts.get("n", "0"))
+    for part in text.split()[1:]:
+        if part.startswith("t="):
+            return int(part[2:])
+    return None
 
 
 @dataclass
 class Recorder:
     """What the agents received, and the webhook round trips."""
 
-    received: int = 0
     window: tuple[float, float] | None = None  # (start, end) of the measured phase
     in_window: int = 0
     agent_latency_ms: list[float] = field(default_factory=list)
@@ -103,7 +127,6 @@ class Recorder:
 
     def on_message(self, sent_ns: int) -> None:
         now = time.time_ns()
-        self.received += 1
         if self.window and self.window[0] <= sent_ns / 1e9 and now / 1e9 <= self.window[1] + 5:
             self.in_window += 1
             self.agent_latency_ms.append((now - sent_ns) / 1e6)
@@ -173,10 +196,10 @@ class Agent:
         message = frame["message"]
         if message.get("direction") != "inbound":
             return
-        st = stamp_of(message.get("text") or "")
-        if st is None:
+        sent = sent_of(message.get("text") or "")
+        if sent is None:
             return
-        self.rec.on_message(st[0])
+        self.rec.on_message(sent)
         self.count += 1
         if self.every and self.count % self.every == 0:
             await self._reply(frame["session_id"])
@@ -345,10 +368,7 @@ class Load:
         try:
             await self.connect_agents()
             await self.open_sessions(self.args.sessions, "s", wait=True)
-            result: dict[str, Any] = {"throughput": await self.closed_loop(self.args.duration)}
-            rate = self.args.latency_rate or result["throughput"]["delivered_per_s"] / 2
-            result["latency"] = await self.open_loop(max(rate, 1.0), self.args.duration)
-            result["latency"]["rate"] = round(rate, 1)
+            result = await self.measure()
             result["replies_sent"] = sum(a.replies for a in self.agents)
             result["replies_at_provider"] = sent[0]
             if self.args.open_sessions:
@@ -366,9 +386,12 @@ class Load:
             await graph.cleanup()
 
     async def run_bare(self) -> dict[str, Any]:
-        stats_url = self.targets[0] + "/stats"
-        self.rec = BareRecorder(self.http, stats_url)
-        result = {"throughput": await self.closed_loop(self.args.duration)}
+        self.rec = BareRecorder(self.http, self.targets[0] + "/stats")
+        return await self.measure()
+
+    async def measure(self) -> dict[str, Any]:
+        """The throughput phase, then the latency phase at its rate."""
+        result: dict[str, Any] = {"throughput": await self.closed_loop(self.args.duration)}
         rate = self.args.latency_rate or result["throughput"]["delivered_per_s"] / 2
         result["latency"] = await self.open_loop(max(rate, 1.0), self.args.duration)
         result["latency"]["rate"] = round(rate, 1)
@@ -381,7 +404,7 @@ class Load:
 
 
 class BareRecorder(Recorder):
-    """The bare stack's consumer records deliveries itself; ``settle`` reads them back."""
+    """The server counts deliveries itself (``bench/receiver.py``); ``settle`` reads them back."""
 
     def __init__(self, http: aiohttp.ClientSession, stats_url: str) -> None:
         super().__init__()
@@ -389,7 +412,7 @@ class BareRecorder(Recorder):
 
     async def refresh(self) -> None:
         assert self.window is not None
-        params = {"start": str(self.window[0]), "end": str(self.window[1])}
+        params = {"start": str(self.window[0])}
         async with self.http.get(self.stats_url, params=params) as resp:
             stats = await resp.json()
         self.in_window = stats["delivered"]
@@ -399,13 +422,9 @@ class BareRecorder(Recorder):
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--target", action="append", required=True, help="base URL (repeat)")
-    parser.add_argument("--bare", action="store_true", help="drive the bare stack")
+    parser.add_argument("--bare", action="store_true", help="drive bench/bare.py or bench/null.py")
     parser.add_argument("--graph-port", type=int, default=0)
-    parser.add_argument("--agents", type=int, default=4)
-    parser.add_argument("--sessions", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--duration", type=float, default=15.0)
-    parser.add_argument("--answer-every", type=int, default=10)
+    add_shape_options(parser)
     parser.add_argument("--latency-rate", type=float, default=0.0)
     parser.add_argument("--open-sessions", type=int, default=0)
     args = parser.parse_args()
@@ -423,10 +442,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:
-        pass
+    use_uvloop()
     asyncio.run(main())

@@ -3,9 +3,9 @@
 It shows the load generator's own ceiling on the machine: the same load process that drives
 Switchboard and the bare stack posts to it, and whatever it reaches here is the most any
 server could be measured at. The handler reads the body and notes the send time stamped in
-the message text (``bench t=<ns>``) with the time it arrived; ``GET /stats?start=&end=``
-returns what it noted for messages sent since the window's start, like ``bench/bare.py``
-(its "delivered" are webhooks answered, its latency ends at the handler).
+the message text (``bench t=<ns>``) with the time it arrived; ``GET /stats?start=`` returns
+what it noted for messages sent since the window's start (``bench/receiver.py``; its
+"delivered" are webhooks answered, its latency ends at the handler).
 
     python -m bench.null --port 8091
 """
@@ -13,12 +13,12 @@ returns what it noted for messages sent since the window's start, like ``bench/b
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 
 from aiohttp import web
 
-RECORDED = web.AppKey("recorded", list[tuple[int, int]])  # (sent ns, received ns)
+from bench.receiver import RECORDED, receiver_app, serve
+
 STAMP = b"bench t="
 
 
@@ -42,20 +42,10 @@ async def hook(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-async def stats(request: web.Request) -> web.Response:
-    start = float(request.query["start"]) * 1e9
-    window = [(s, r) for s, r in request.app[RECORDED] if start <= s]
-    return web.json_response(
-        {"delivered": len(window), "latency_ms": [(r - s) / 1e6 for s, r in window]}
-    )
-
-
 def make_app() -> web.Application:
-    app = web.Application()
-    app[RECORDED] = []
+    app = receiver_app()
     app.router.add_post("/hook", hook)
     app.router.add_post("/webhooks/{media}/{account}", hook)
-    app.router.add_get("/stats", stats)
     return app
 
 
@@ -63,19 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8091)
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:
-        pass
-    web.run_app(
-        make_app(),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=None,
-        print=lambda _: print(f"null: ready on port {args.port}", flush=True),
-    )
+    serve(make_app(), args.port, "null")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,15 @@ from typing import Any
 import redis.asyncio as redis
 import yaml
 
-from bench.load import APP_SECRET, PAGE_ID, PAGE_TOKEN, PASSWORD, TENANT
+from bench.load import (
+    APP_SECRET,
+    PAGE_ID,
+    PAGE_TOKEN,
+    PASSWORD,
+    TENANT,
+    add_shape_options,
+    shape_argv,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 VHOST = "switchboard-bench"
@@ -96,10 +104,19 @@ def rss_kib(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, argv: list[str], env: dict[str, str], ready: str) -> None:
-        self.argv, self.env, self.ready = argv, env, ready
+    """A server process listening on a free loopback port (``--port``)."""
+
+    def __init__(self, argv: list[str], ready: str, env: dict[str, str] | None = None) -> None:
+        """``ready`` is the output line's part saying it listens; ``env`` defaults to ours."""
+        self.port = free_port()
+        self.argv = [*argv, "--port", str(self.port)]
+        self.env, self.ready = env, ready
         self.proc: asyncio.subprocess.Process | None = None
         self.drain: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -139,6 +156,14 @@ def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=False, capture_output=True, timeout=60)
 
 
+async def flush_db(url: str) -> None:
+    client = redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
 async def redis_memory(url: str) -> int:
     client = redis.from_url(url)
     try:
@@ -149,19 +174,13 @@ async def redis_memory(url: str) -> int:
 
 
 async def run_load(
-    args: argparse.Namespace, targets: list[str], graph_port: int, pids: list[int],
-    redis_url: str | None, bare: bool = False,
+    args: argparse.Namespace, targets: list[str], options: list[str], pids: list[int],
+    redis_url: str | None,
 ) -> dict[str, Any]:  # fmt: skip
-    argv = [sys.executable, "-m", "bench.load", "--graph-port", str(graph_port),
-            "--agents", str(args.agents), "--sessions", str(args.sessions),
-            "--concurrency", str(args.concurrency), "--duration", str(args.duration),
-            "--answer-every", str(args.answer_every)]  # fmt: skip
+    """One load process against ``targets``, measuring memory when it reaches its phases."""
+    argv = [sys.executable, "-m", "bench.load", *shape_argv(args), *options]
     for target in targets:
         argv += ["--target", target]
-    if bare:
-        argv.append("--bare")
-    else:
-        argv += ["--open-sessions", str(args.open_sessions)]
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )
@@ -191,11 +210,23 @@ async def run_load(
     return result
 
 
+async def drive(
+    args: argparse.Namespace, servers: list[Server], options: list[str],
+    redis_url: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Start the servers, run one load process against them with ``options``, stop them."""
+    try:
+        for server in servers:
+            await server.start()
+        pids = [s.proc.pid for s in servers if s.proc is not None]
+        return await run_load(args, [s.url for s in servers], options, pids, redis_url)
+    finally:
+        for server in servers:
+            await server.stop()
+
+
 async def switchboard(args: argparse.Namespace, processes: int) -> dict[str, Any]:
     graph_port = free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
-    config = tmp / "bench.yaml"
-    config.write_text(yaml.safe_dump(bench_config(args.agents, graph_port)))
     # The inbound rate limits stay on (their Redis call is part of the path) but far above
     # the load; the load's agents accept offers faster than a person clicks.
     env = dict(
@@ -212,54 +243,36 @@ async def switchboard(args: argparse.Namespace, processes: int) -> dict[str, Any
         rabbitmqctl("add_vhost", VHOST)
         rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
         redis_url = f"{args.redis}/{args.redis_db}"
-        client = redis.from_url(redis_url)
-        await client.flushdb()
-        await client.aclose()
+        await flush_db(redis_url)
         env.update(SWITCHBOARD_BROKER_URL=f"{args.amqp.rstrip('/')}/{VHOST}",
                    SWITCHBOARD_REDIS_URL=redis_url)  # fmt: skip
-    servers = []
-    for i in range(max(processes, 1)):
-        port = free_port()
-        node_env = dict(env, SWITCHBOARD_NODE_ID=f"bench{i}")
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(yaml.safe_dump(bench_config(args.agents, graph_port)))
         argv = [sys.executable, "-m", "router", "serve", "--config", str(config),
-                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-        servers.append((Server(argv, node_env, "switchboard: ready"), port))
-    try:
-        for server, _ in servers:
-            await server.start()
-        pids = [s.proc.pid for s, _ in servers if s.proc is not None]
-        targets = [f"http://127.0.0.1:{port}" for _, port in servers]
-        return await run_load(args, targets, graph_port, pids, redis_url)
-    finally:
-        for server, _ in servers:
-            await server.stop()
+                "--host", "127.0.0.1"]  # fmt: skip
+        servers = [
+            Server(argv, "switchboard: ready", dict(env, SWITCHBOARD_NODE_ID=f"bench{i}"))
+            for i in range(max(processes, 1))
+        ]
+        options = ["--graph-port", str(graph_port), "--open-sessions", str(args.open_sessions)]
+        return await drive(args, servers, options, redis_url)
+
+
+async def receiver(args: argparse.Namespace, name: str, *options: str) -> dict[str, Any]:
+    """``bench/<name>.py``, a server that counts deliveries itself, under a ``--bare`` load."""
+    server = Server([sys.executable, "-m", f"bench.{name}", *options], f"{name}: ready")
+    return await drive(args, [server], ["--bare"])
 
 
 async def null(args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
-    argv = [sys.executable, "-m", "bench.null", "--port", str(port)]
-    server = Server(argv, dict(os.environ), "null: ready")
-    await server.start()
-    try:
-        return await run_load(args, [f"http://127.0.0.1:{port}"], 0, [], None, bare=True)
-    finally:
-        await server.stop()
+    return await receiver(args, "null")
 
 
 async def bare(args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
     redis_url = f"{args.redis}/{args.redis_db}"
-    client = redis.from_url(redis_url)
-    await client.flushdb()
-    await client.aclose()
-    argv = [sys.executable, "-m", "bench.bare", "--port", str(port), "--amqp", args.amqp,
-            "--redis", redis_url]  # fmt: skip
-    server = Server(argv, dict(os.environ), "bare: ready")
-    await server.start()
-    try:
-        return await run_load(args, [f"http://127.0.0.1:{port}"], 0, [], None, bare=True)
-    finally:
-        await server.stop()
+    await flush_db(redis_url)
+    return await receiver(args, "bare", "--amqp", args.amqp, "--redis", redis_url)
 
 
 MODES: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
@@ -296,11 +309,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--duration", type=float, default=15.0)
-    parser.add_argument("--agents", type=int, default=4)
-    parser.add_argument("--sessions", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--answer-every", type=int, default=10)
+    add_shape_options(parser)
     parser.add_argument("--open-sessions", type=int, default=10_000)
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")

@@ -158,7 +158,6 @@ class WebhookClient:
             "Content-Type: application/json\r\nX-Hub-Signature-256: sha256="
         ).encode()
         self.idle: list[Connection] = []
-        self.opened = 0
 
     async def post(self, body: bytes) -> int:
         """Post ``body`` signed with the secret; the response's status code."""
@@ -184,7 +183,6 @@ class WebhookClient:
         _, conn = await loop.create_connection(
             lambda: Connection(loop, self.timeout), self.host, self.port
         )
-        self.opened += 1
         return conn
 
     def close(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import resources
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -24,7 +23,7 @@ from bots.accounts import BotAccount
 from bots.base import BotEngine, BotKind, BotReply, BotTurn
 from bots.errors import BotQuotaExceeded, BotUnavailable
 from channels.base import CheckResult, ConnectionCheck
-from router.store.base import tenant_prefix
+from router.store.base import script_source, tenant_prefix
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -42,8 +41,7 @@ class BotQuota:
     def __init__(self, client: aioredis.Redis, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._r = client
         self._clock = clock
-        script = (resources.files("router.store") / "scripts" / "bot_quota.lua").read_text("utf-8")
-        self._take: AsyncScript = client.register_script(script)
+        self._take: AsyncScript = client.register_script(script_source("bot_quota"))
         # A burst of messages must queue here, not exhaust the client's connection pool.
         self._gate = asyncio.Semaphore(8)
 

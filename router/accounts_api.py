@@ -20,7 +20,7 @@ from channels.accounts import ACCOUNT, IntegrationAccount, dump_account, random_
 from channels.base import SupportsWebhookRegistration
 from router.api import principal_of
 from router.errors import ConflictError
-from router.etag import etag_of, json_with_etag, precondition_failed
+from router.etag import etag_of, json_with_etag, names_version, precondition_failed, stale
 from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 from router.paging import choice, page_of, paged
@@ -78,15 +78,8 @@ async def _save(
     except ConflictError as exc:
         return error_response(409, exc.code, exc.message, "name" if "name" in exc.code else "id")
     except StaleObject:
-        return _stale()
+        return stale("integration account")
     return json_with_etag(account.public_view(), status=201 if create else 200)
-
-
-def _stale() -> web.Response:
-    return error_response(
-        412, "precondition_failed", "the integration account changed since you read it; "
-        "read it again and retry",
-    )  # fmt: skip
 
 
 async def get_account(request: web.Request) -> web.Response:
@@ -109,15 +102,15 @@ async def update_account(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
-    stale = precondition_failed(request, etag_of(account.public_view()))
-    if stale is not None:
-        return stale
+    blocked = precondition_failed(request, etag_of(account.public_view()))
+    if blocked is not None:
+        return blocked
     for fixed in ("id", "type", "tenant"):
         if fixed in body and body[fixed] != getattr(account, fixed):
             return error_response(400, "invalid", f"{fixed} cannot be changed", fixed)
     current = json.loads(dump_account(account))
     merged = {**current, **{k: v for k, v in body.items() if v is not None or k not in current}}
-    checked = account if request.headers.get("If-Match", "*").strip() != "*" else None
+    checked = account if names_version(request) else None
     return await _save(request, who.tenant, merged, create=False, expected=checked)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from queues.base import BrokerError
 from router import frames
@@ -21,23 +21,14 @@ from router.api import principal_of
 from router.api_models import ApiModel
 from router.config import MediaStreamConfig
 from router.errors import ConflictError, NotFoundError, StoreError
-from router.http_errors import error_response, json_object, validation_error
+from router.http_errors import error_response, model_body
 from router.keys import RUNTIME
 from router.limits import InboundRateLimited
-from router.models import (
-    AgentState,
-    ChannelKind,
-    Direction,
-    Message,
-    Party,
-    Sender,
-    SenderKind,
-    Session,
-    SessionState,
-)
+from router.models import AgentState, ChannelKind, Party, Sender, SenderKind, Session, SessionState
 from router.routing_adapter import ChoiceError, parse_choices, queue_entry, queue_entry_id
 from router.runtime import Runtime
 from router.store.base import tenant_prefix
+from router.webchat import customer_message
 
 PATH = "/api/v1/routing"
 # How long a request waits for its message to be filed, to answer with the session id.
@@ -47,7 +38,6 @@ _ExternalId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s
 _Text = Annotated[str, Field(min_length=1, max_length=4000)]
 _Name = Annotated[str, Field(max_length=100)]
 _Email = Annotated[str, Field(max_length=200)]
-M = TypeVar("M", bound=ApiModel)
 
 
 class RouteMessageInput(ApiModel):
@@ -117,16 +107,6 @@ class AgentStateInput(ApiModel):
 # -- helpers ----------------------------------------------------------------------------
 
 
-async def _body(request: web.Request, model: type[M]) -> M | web.Response:
-    data = await json_object(request)
-    if isinstance(data, web.Response):
-        return data
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        return validation_error(exc)
-
-
 def _entry(
     rt: Runtime, tenant: str, entry_point: str | None, queue: str | None
 ) -> MediaStreamConfig | web.Response:
@@ -170,32 +150,27 @@ async def _filed_session(rt: Runtime, tenant: str, dedupe_key: str) -> str | Non
 async def _submit(
     rt: Runtime, tenant: str, stream: MediaStreamConfig, party: Party, text: str,
     message_id: str | None,
-) -> tuple[str | None, str] | web.Response:  # fmt: skip
-    """A customer message into the pipeline, like the web chat socket's: (session, id)."""
+) -> web.Response:  # fmt: skip
+    """A customer message into the pipeline, like the web chat socket's; the 202 answer
+    names the session it was filed under."""
     message_id = message_id or uuid.uuid4().hex
-    message = Message(
-        id=uuid.uuid4().hex,
-        tenant=tenant,
-        channel=ChannelKind.WEBCHAT,
-        account="webchat",
-        stream=stream.id,
-        direction=Direction.INBOUND,
-        remote_party=party,
-        sender=Sender(kind=SenderKind.CUSTOMER, id=party.id, name=party.name),
-        text=text,
-        provider_message_id=message_id,
-    )
+    message = customer_message(tenant, stream.id, party, text, message_id)
     dedupe = f"routing:{stream.id}:{party.id}:{message_id}"
     try:
-        if not await rt.pipeline.submit(message, dedupe_key=dedupe):
-            return None, message_id  # dropped unfiled (a blocked sender)
+        accepted = await rt.pipeline.submit(message, dedupe_key=dedupe)
     except InboundRateLimited as exc:
         resp = error_response(429, "rate_limited", str(exc))
         resp.headers["Retry-After"] = exc.retry_after_header
         return resp
     except (BrokerError, StoreError):
         return error_response(503, "unavailable", "the system is busy, please retry")
-    return await _filed_session(rt, tenant, dedupe), message_id
+    # Not accepted: dropped unfiled (a blocked sender).
+    session_id = await _filed_session(rt, tenant, dedupe) if accepted else None
+    body = RoutedMessage(
+        session_id=session_id, conversation_id=party.id, entry_point=stream.id,
+        queue=stream.queue, message_id=message_id,
+    )  # fmt: skip
+    return web.json_response(body.model_dump(mode="json"), status=202)
 
 
 async def _route(
@@ -206,15 +181,7 @@ async def _route(
     stream = _entry(rt, who.tenant, entry_point, queue)
     if isinstance(stream, web.Response):
         return stream
-    submitted = await _submit(rt, who.tenant, stream, party, text, message_id)
-    if isinstance(submitted, web.Response):
-        return submitted
-    session_id, message_id = submitted
-    body = RoutedMessage(
-        session_id=session_id, conversation_id=party.id, entry_point=stream.id,
-        queue=stream.queue, message_id=message_id,
-    )  # fmt: skip
-    return web.json_response(body.model_dump(mode="json"), status=202)
+    return await _submit(rt, who.tenant, stream, party, text, message_id)
 
 
 async def _web_session(request: web.Request) -> Session | web.Response:
@@ -239,7 +206,7 @@ def _conflict(exc: ConflictError) -> web.Response:
 
 
 async def route_message(request: web.Request) -> web.Response:
-    body = await _body(request, RouteMessageInput)
+    body = await model_body(request, RouteMessageInput)
     if isinstance(body, web.Response):
         return body
     party = Party(
@@ -258,7 +225,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     status = await rt.store.agent_status(who.tenant, agent)
     if tenant_cfg.agent(agent) is None or status is None:
         return error_response(404, "not_found", f"no agent {agent!r}", "agent_id")
-    body = await _body(request, AgentStateInput)
+    body = await model_body(request, AgentStateInput)
     if isinstance(body, web.Response):
         return body
     if body.reason is not None:
@@ -285,7 +252,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
 
 
 async def request_web_chat(request: web.Request) -> web.Response:
-    body = await _body(request, WebChatRequestInput)
+    body = await model_body(request, WebChatRequestInput)
     if isinstance(body, web.Response):
         return body
     party = Party(id=body.conversation_id or uuid.uuid4().hex, name=body.name, email=body.email)
@@ -297,7 +264,7 @@ async def _answer_offer(request: web.Request, *, accept: bool) -> web.Response:
     session = await _web_session(request)
     if isinstance(session, web.Response):
         return session
-    body = await _body(request, AgentAnswer)
+    body = await model_body(request, AgentAnswer)
     if isinstance(body, web.Response):
         return body
     if rt.conversations.tenant(who.tenant).agent(body.agent) is None:
@@ -362,7 +329,7 @@ async def web_chat_message(request: web.Request) -> web.Response:
     session = await _web_session(request)
     if isinstance(session, web.Response):
         return session
-    body = await _body(request, WebChatMessageInput)
+    body = await model_body(request, WebChatMessageInput)
     if isinstance(body, web.Response):
         return body
     if body.sender == "agent":
@@ -370,17 +337,9 @@ async def web_chat_message(request: web.Request) -> web.Response:
             rt, session, text=body.text, choices=(), client_id=body.message_id, agent_only=True
         )
     stream = rt.conversations.stream(session.tenant, session.stream)
-    submitted = await _submit(
+    return await _submit(
         rt, session.tenant, stream, session.remote_party, body.text, body.message_id
     )
-    if isinstance(submitted, web.Response):
-        return submitted
-    session_id, message_id = submitted
-    routed = RoutedMessage(
-        session_id=session_id, conversation_id=session.remote_party.id, entry_point=stream.id,
-        queue=stream.queue, message_id=message_id,
-    )  # fmt: skip
-    return web.json_response(routed.model_dump(mode="json"), status=202)
 
 
 async def web_chat_choice(request: web.Request) -> web.Response:
@@ -388,7 +347,7 @@ async def web_chat_choice(request: web.Request) -> web.Response:
     session = await _web_session(request)
     if isinstance(session, web.Response):
         return session
-    body = await _body(request, WebChatChoiceInput)
+    body = await model_body(request, WebChatChoiceInput)
     if isinstance(body, web.Response):
         return body
     try:

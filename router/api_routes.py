@@ -43,7 +43,7 @@ _ADMINS = ("tenant_admin", "system_admin")
 _SUPERVISORS = (*_ADMINS, "supervisor")
 _EVERYONE = (*_SUPERVISORS, "agent", "api")
 _SMS_API = "use_sms_api"  # the role privilege that admits API users to the SMS/MMS API
-_READERS = ("supervisor", "tenant_admin", "system_admin", "api")
+_READERS = (*_SUPERVISORS, "api")
 _SESSION_QUERY = (
     QueryParam("state", "open or closed", enum=("open", "closed")),
     QueryParam("queue", "Sessions that were in this queue"),
@@ -54,8 +54,7 @@ _SESSION_QUERY = (
     QueryParam("created_from", "Opened at or after (ISO 8601)"),
     QueryParam("created_to", "Opened at or before (ISO 8601)"),
     QueryParam("q", "Text the messages contain (case-insensitive)"),
-    _LIMIT,
-    _OFFSET,
+    *_PAGE,
 )
 _CHANNEL = QueryParam(
     "channel", "The channel, to name a number or account that is gone", enum=("sms", "vonage")
@@ -85,7 +84,7 @@ CORE: tuple[ApiRoute, ...] = (
       "queues", QueueStats, errors=(403, 404), roles=_EVERYONE),
     R("GET", "/api/v1/sessions/{session_id}", api.get_session,
       "A session with its full history (supervisors, admins, API users)", "sessions", Session,
-      errors=(403, 404), roles=(*_SUPERVISORS, "api")),
+      errors=(403, 404), roles=_READERS),
     R("GET", "/api/v1/sessions", api.list_sessions, "Search sessions, newest first (filters "
       "combine; q searches message texts; supervisors, admins, API users)", "sessions",
       SessionPage, query=_SESSION_QUERY, errors=(400, 403), roles=_READERS),
@@ -94,8 +93,8 @@ CORE: tuple[ApiRoute, ...] = (
       query=(QueryParam("format", "json (default) or text", enum=("json", "text")),),
       errors=(400, 403, 404), roles=_READERS),
     R("GET", "/api/v1/audit-log", audit.audit_log, "The audit log: successful changes, "
-      "newest first (tenant admins)", "audit log", AuditPage, query=(*audit.QUERY, _LIMIT,
-      _OFFSET), errors=(400, 403), roles=("tenant_admin", "system_admin")),
+      "newest first (tenant admins)", "audit log", AuditPage, query=(*audit.QUERY, *_PAGE),
+      errors=(400, 403), roles=_ADMINS),
 )  # fmt: skip
 
 _ACC = "/api/v1/integration-accounts"
@@ -284,7 +283,7 @@ ROUTING: tuple[ApiRoute, ...] = (
     R("PUT", "/api/v1/agents/{agent_id}/state", adapter_api.set_agent_state,
       "Set Agent Ready / Not Ready (with one of the tenant's reasons)", "routing adapter",
       AgentStatus, request=adapter_api.AgentStateInput, errors=(400, 403, 404, 409, 415),
-      roles=(*_SUPERVISORS, "api")),
+      roles=_READERS),
     R("POST", _WC, adapter_api.request_web_chat, "Request an agent for a web chat session",
       "routing adapter", adapter_api.RoutedMessage, 202, adapter_api.WebChatRequestInput,
       errors=(400, 403, 415, 429, 503), roles=_INTEGRATORS),
@@ -314,13 +313,9 @@ _AGT = "/api/v1/agents"
 _QUE = "/api/v1/queues"
 _NRR = "/api/v1/not-ready-reasons"
 _SYSTEM = ("system_admin",)
-_ROLE_Q = QueryParam(
-    "role", "Only users of this role", enum=("agent", "supervisor", "tenant_admin", "api")
-)
+_ROLE_Q = QueryParam("role", "Only users of this role", enum=pm.USER_ROLES)
 _QUEUE_Q = QueryParam("queue", "Only those serving this queue")
-_STATE_Q = QueryParam(
-    "state", "Only agents in this state", enum=("logged_out", "not_ready", "ready")
-)
+_STATE_Q = QueryParam("state", "Only agents in this state", enum=pm.AGENT_STATES)
 _MEMBER_Q = QueryParam("member", "Only queues this agent serves")
 PEOPLE: tuple[ApiRoute, ...] = (
     R("GET", _TEN, people.list_tenants, "List tenants", "tenants", pm.TenantPage,
@@ -328,7 +323,7 @@ PEOPLE: tuple[ApiRoute, ...] = (
     R("POST", _TEN, people.create_tenant, "Create a tenant", "tenants", pm.TenantView, 201,
       pm.TenantInput, errors=(400, 403, 409, 415), roles=_SYSTEM),
     R("GET", _TEN + "/{tenant_id}", people.get_tenant, "One tenant (a tenant admin: their own)",
-      "tenants", pm.TenantView, errors=(403, 404), roles=("system_admin", "tenant_admin")),
+      "tenants", pm.TenantView, errors=(403, 404), roles=_ADMINS),
     R("PATCH", _TEN + "/{tenant_id}", people.update_tenant,
       "Change a tenant's name, time zone or not-ready reasons", "tenants", pm.TenantView,
       request=pm.TenantSettings, partial=True, errors=(400, 403, 404, 412, 415),
@@ -337,7 +332,7 @@ PEOPLE: tuple[ApiRoute, ...] = (
       "Delete a tenant with its queues and users (409 while sessions are open)", "tenants",
       None, 204, errors=(403, 404, 409, 412), roles=_SYSTEM),
     R("GET", "/api/v1/roles", people.list_roles, "The roles and what each may do", "users",
-      pm.RolePage, query=_PAGE, errors=(400,), roles=(*_EVERYONE, "system_admin")),
+      pm.RolePage, query=_PAGE, errors=(400,), roles=_EVERYONE),
     R("GET", _USR, people.list_users, "List users (people and API users)", "users",
       pm.UserPage, query=(_ROLE_Q, _QUEUE_Q, *_PAGE), errors=(400, 403), roles=_ADMINS),
     R("POST", _USR, people.create_user, "Create a user", "users", pm.UserView, 201,

@@ -22,7 +22,7 @@ from bots.errors import BotError
 from channels.base import CheckResult, ConnectionCheck
 from router.api import principal_of
 from router.errors import ConflictError
-from router.etag import etag_of, precondition_failed
+from router.etag import etag_of, names_version, precondition_failed, stale
 from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 from router.paging import choice, page_of
@@ -96,10 +96,7 @@ async def _save(
     except ConflictError as exc:
         return error_response(409, exc.code, exc.message, "name" if "name" in exc.code else "id")
     except StaleObject:
-        return error_response(
-            412, "precondition_failed", "the bot account changed since you read it; "
-            "read it again and retry",
-        )  # fmt: skip
+        return stale("bot account")
     return await _answer(request, account, status=201 if create else 200)
 
 
@@ -117,15 +114,15 @@ async def update_account(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
-    stale = precondition_failed(request, etag_of(account.public_view()))
-    if stale is not None:
-        return stale
+    blocked = precondition_failed(request, etag_of(account.public_view()))
+    if blocked is not None:
+        return blocked
     for fixed in ("id", "type", "tenant"):
         if fixed in body and body[fixed] != getattr(account, fixed):
             return error_response(400, "invalid", f"{fixed} cannot be changed", fixed)
     current = json.loads(dump_bot_account(account))
     merged = {**current, **{k: v for k, v in body.items() if v is not None or k not in current}}
-    checked = account if request.headers.get("If-Match", "*").strip() != "*" else None
+    checked = account if names_version(request) else None
     return await _save(request, merged, create=False, expected=checked)
 
 

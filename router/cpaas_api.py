@@ -40,7 +40,7 @@ from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 from router.paging import page_of, paged
 from router.runtime import Runtime
-from router.sms_outbound import platform_of
+from router.sms_outbound import numbers_on
 from router.sms_webhooks import public_base, webhook_url
 
 DEFAULT_HEADER = "X-Switchboard-Token"
@@ -55,6 +55,7 @@ LAST_ALERT_RECIPIENT = (
     "enablement, so at least one user must be set as a recipient. Please re-enable this "
     "setting, or configure another user to receive alerts before {doing} this account."
 )
+PLATFORM_IN_USE = "the CPaaS number {number} uses this platform; delete its numbers first"
 
 
 def _with_secrets(platform: CpaasPlatform) -> dict[str, Any]:
@@ -194,11 +195,8 @@ async def _register_again(rt: Runtime, platform: CpaasPlatform, url: str) -> dic
     verification (the old registrations would carry the old proof)."""
     client = InteliquentClient(platform, rt.channels.session)
     done, failed = 0, []
-    for number in await rt.store.cpaas.numbers(platform.tenant):
+    for number in await numbers_on(rt.store, platform):
         if not number.webhook_auth_id:
-            continue
-        used = await platform_of(rt.store, platform.tenant, number)
-        if used is None or used.id != platform.id:
             continue
         with contextlib.suppress(ChannelError):  # already gone at the provider: go on
             await client.remove_webhook(number.webhook_auth_id)
@@ -223,13 +221,10 @@ async def delete_platform(request: web.Request) -> web.Response:
     platform = await rt.store.cpaas.platform(who.tenant, platform_id)
     if platform is None:
         return error_response(404, "not_found", "no such CPaaS platform", "platform_id")
-    for number in await rt.store.cpaas.numbers(who.tenant):
-        used = await platform_of(rt.store, who.tenant, number)
-        if used is not None and used.id == platform_id:
-            return error_response(
-                409, "platform_in_use",
-                f"the CPaaS number {number.number} uses this platform; delete its numbers first",
-            )  # fmt: skip
+    in_use = await numbers_on(rt.store, platform)
+    if in_use:
+        message = PLATFORM_IN_USE.format(number=in_use[0].number)
+        return error_response(409, "platform_in_use", message)
     await rt.store.cpaas.delete_platform(who.tenant, platform_id)
     return web.Response(status=204)
 

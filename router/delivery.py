@@ -200,17 +200,3 @@ class Delivery:
         return frames.dumps(
             {"type": "assigned", "session": frames.session_view(session), "history": history}
         )
-
-
-async def cancel_quietly(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait for it to end.
-
-    The cancellation is repeated until the task is done: on Python 3.11 ``asyncio.wait_for``
-    can swallow a cancellation that arrives just as the awaited call finishes, and a loop
-    would then go on forever.
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait((task,), timeout=1.0)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -18,10 +18,8 @@ a message was lost), so a queue or tenant created through any process is routed 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +29,6 @@ from router.store import RedisStore
 from router.store.base import Credential
 from router.store.directory import DirectoryStore, QueueRecord, TenantRecord, UserRecord
 
-log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
 
 
@@ -245,10 +242,7 @@ class Directory:
         self.version = -1
         self._reloaded = asyncio.Condition()
         self._lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
-        # Checked every pass: a cancellation swallowed in a client library must not keep a
-        # loop (and close()) running.
-        self._stopping = False
+        self._follower = self.records.follower(self.refresh)
 
     async def load(self) -> Config:
         """Build the effective configuration and hand it to ``adopt``."""
@@ -279,36 +273,7 @@ class Directory:
             await self._reloaded.wait_for(done)
 
     def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._listen()))
-        self._tasks.append(asyncio.create_task(self._poll()))
+        self._follower.start(POLL_SECONDS)
 
     async def close(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            # A client library may swallow one cancellation (e.g. while subscribing): cancel
-            # again until the task ends.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.5)
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                task.result()
-        self._tasks.clear()
-
-    async def _listen(self) -> None:
-        while not self._stopping:
-            try:
-                async for _version in self.records.changes():
-                    await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("directory subscription lost; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
-
-    async def _poll(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(POLL_SECONDS)
-            try:
-                await self.refresh()
-            except Exception:
-                log.debug("directory refresh failed", exc_info=True)
+        await self._follower.close()

@@ -5,6 +5,11 @@ a GET returns, so secrets never enter it: views hold only "set / not set"). A cl
 the ETag it read back as ``If-Match``; when the object changed in between, the update is
 refused with 412 and nothing is written. ``If-Match`` is optional (a client that sends none
 overwrites, as plain HTTP allows); ``If-Match: *`` matches any existing object.
+
+Where the store compares and writes in one transaction, a handler checks ``If-Match``
+against the object as read (``precondition_failed``), then, when ``names_version`` says the
+client asked for one, has the store write only while the object is still as read; a change
+that lands in between answers ``stale``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,22 @@ def precondition_failed(request: web.Request, current: str) -> web.Response | No
         "read it again and retry",
     )
     resp.headers["ETag"] = current
+    return resp
+
+
+def names_version(request: web.Request) -> bool:
+    """Whether the request's ``If-Match`` names a version (it is given and is not ``*``)."""
+    return request.headers.get("If-Match", "*").strip() != "*"
+
+
+def stale(what: str, current: str | None = None) -> web.Response:
+    """The 412 answer when ``what`` changed between the ``If-Match`` check and the write;
+    ``current``: the ETag it has now, if known."""
+    resp = error_response(
+        412, "precondition_failed", f"the {what} changed since you read it; read it again and retry"
+    )
+    if current is not None:
+        resp.headers["ETag"] = current
     return resp
 
 

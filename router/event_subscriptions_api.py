@@ -26,6 +26,7 @@ from router.event_bus import EVENT_TYPES
 from router.http_errors import error_response, json_object
 from router.keys import RUNTIME
 from router.paging import page_of, paged
+from router.runtime import Runtime
 from router.store.events import StoredSubscription
 
 PATH = "/api/v1/event-subscriptions"
@@ -64,7 +65,8 @@ class SubscriptionInput(BaseModel):
         return tuple(dict.fromkeys(value))
 
 
-def _view(sub: StoredSubscription) -> dict[str, Any]:
+def subscription_view(sub: StoredSubscription) -> dict[str, Any]:
+    """A subscription as the API and the console show it (the secret only as set / not)."""
     return {
         "id": sub.id,
         "url": sub.url,
@@ -95,7 +97,40 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     if isinstance(page, web.Response):
         return page
     subs = await request.app[RUNTIME].store.events.all(who.tenant)
-    return paged([_view(s) for s in subs], page)
+    return paged([subscription_view(s) for s in subs], page)
+
+
+async def add_subscription(
+    rt: Runtime, tenant: str, given: SubscriptionInput
+) -> tuple[StoredSubscription, str]:
+    """Store a new subscription (the API and the console); returns it with its secret,
+    generated when none was given."""
+    secret = given.secret or "whsec_" + secrets.token_urlsafe(32)
+    sub = StoredSubscription(
+        id=uuid.uuid4().hex[:16], tenant=tenant, url=given.url, events=given.events,
+        secret=secret, enabled=given.enabled, created_at=datetime.now(UTC).isoformat(),
+    )  # fmt: skip
+    await rt.store.events.put(sub)
+    rt.events.invalidate(tenant)
+    return sub, secret
+
+
+async def change_subscription(
+    rt: Runtime, sub: StoredSubscription, given: SubscriptionInput
+) -> StoredSubscription:
+    """Replace url, events and enabled; a given secret rotates it (still never shown back)."""
+    update: dict[str, Any] = {"url": given.url, "events": given.events, "enabled": given.enabled}
+    if given.secret is not None:
+        update["secret"] = given.secret
+    updated = sub.model_copy(update=update)
+    await rt.store.events.put(updated)
+    rt.events.invalidate(sub.tenant)
+    return updated
+
+
+async def remove_subscription(rt: Runtime, sub: StoredSubscription) -> None:
+    await rt.store.events.delete(sub.tenant, sub.id)
+    rt.events.invalidate(sub.tenant)
 
 
 async def create_subscription(request: web.Request) -> web.Response:
@@ -107,22 +142,16 @@ async def create_subscription(request: web.Request) -> web.Response:
         given = SubscriptionInput.model_validate(body)
     except ValidationError as exc:
         return _invalid(exc)
-    secret = given.secret or "whsec_" + secrets.token_urlsafe(32)
-    sub = StoredSubscription(
-        id=uuid.uuid4().hex[:16], tenant=who.tenant, url=given.url, events=given.events,
-        secret=secret, enabled=given.enabled, created_at=datetime.now(UTC).isoformat(),
-    )  # fmt: skip
-    rt = request.app[RUNTIME]
-    await rt.store.events.put(sub)
-    rt.events.invalidate(who.tenant)
-    resp = web.json_response({**_view(sub), "secret": secret}, status=201)
-    resp.headers["ETag"] = etag_of(_view(sub))
+    sub, secret = await add_subscription(request.app[RUNTIME], who.tenant, given)
+    view = subscription_view(sub)
+    resp = web.json_response({**view, "secret": secret}, status=201)
+    resp.headers["ETag"] = etag_of(view)
     return resp
 
 
 async def get_subscription(request: web.Request) -> web.Response:
     sub = await _admin_sub(request)
-    return sub if isinstance(sub, web.Response) else json_with_etag(_view(sub))
+    return sub if isinstance(sub, web.Response) else json_with_etag(subscription_view(sub))
 
 
 async def update_subscription(request: web.Request) -> web.Response:
@@ -132,7 +161,7 @@ async def update_subscription(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
-    stale = precondition_failed(request, etag_of(_view(sub)))
+    stale = precondition_failed(request, etag_of(subscription_view(sub)))
     if stale is not None:
         return stale
     if "id" in body and body["id"] != sub.id:
@@ -143,23 +172,15 @@ async def update_subscription(request: web.Request) -> web.Response:
         given = SubscriptionInput.model_validate({**current, **body})
     except ValidationError as exc:
         return _invalid(exc)
-    update: dict[str, Any] = {"url": given.url, "events": given.events, "enabled": given.enabled}
-    if given.secret is not None:
-        update["secret"] = given.secret  # rotation; still never shown back
-    updated = sub.model_copy(update=update)
-    rt = request.app[RUNTIME]
-    await rt.store.events.put(updated)
-    rt.events.invalidate(sub.tenant)
-    return json_with_etag(_view(updated))
+    updated = await change_subscription(request.app[RUNTIME], sub, given)
+    return json_with_etag(subscription_view(updated))
 
 
 async def delete_subscription(request: web.Request) -> web.Response:
     sub = await _admin_sub(request)
     if isinstance(sub, web.Response):
         return sub
-    rt = request.app[RUNTIME]
-    await rt.store.events.delete(sub.tenant, sub.id)
-    rt.events.invalidate(sub.tenant)
+    await remove_subscription(request.app[RUNTIME], sub)
     return web.Response(status=204)
 
 

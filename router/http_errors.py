@@ -1,14 +1,16 @@
 """JSON error bodies for the HTTP API (``{"error": {"code", "message", "field"}}``), and the
-one way to read a JSON object request body."""
+one way to read a JSON object request body (``json_object``; as a model: ``model_body``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
@@ -41,3 +43,22 @@ def validation_error(exc: ValidationError, tags: Collection[str] = ()) -> web.Re
     field = ".".join(loc) or None
     message = str(err["msg"]).removeprefix("Value error, ")
     return error_response(400, "invalid", f"{field}: {message}" if field else message, field)
+
+
+async def model_body(
+    request: web.Request, model: type[M], base: dict[str, Any] | None = None
+) -> M | web.Response:
+    """The JSON object body as ``model``, or the error response to return. With ``base``, the
+    body is a subset of the model's fields laid over ``base`` (a PATCH)."""
+    body = await json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    if base is not None:
+        unknown = sorted(set(body) - set(model.model_fields))
+        if unknown:
+            return error_response(400, "invalid", f"{unknown[0]}: not a field here", unknown[0])
+        body = {**base, **body}
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        return validation_error(exc)

@@ -17,7 +17,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
@@ -25,7 +24,7 @@ from aiohttp import WebSocketError, WSCloseCode, WSMessage, web
 from redis.exceptions import RedisError
 
 from router.http_errors import error_response
-from router.store.base import tenant_prefix
+from router.store.base import script_source, tenant_prefix
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -85,8 +84,10 @@ def body_limits(
         length = request.content_length
         if length is not None and length > limit:
             return too_large(group, limit)
+        if limit != request.client_max_size:  # the largest limit is the application's
+            request = request.clone(client_max_size=limit)
         try:
-            return await handler(request.clone(client_max_size=limit))
+            return await handler(request)
         except web.HTTPRequestEntityTooLarge:
             return too_large(group, limit)
 
@@ -116,8 +117,7 @@ class InboundLimiter:
     def __init__(
         self, client: aioredis.Redis, *, tenant_limit: int, party_limit: int, window: float
     ) -> None:
-        script = (resources.files("router.store") / "scripts" / "rate_limit.lua").read_text("utf-8")
-        self._script: AsyncScript = client.register_script(script)
+        self._script: AsyncScript = client.register_script(script_source("rate_limit"))
         self.tenant_limit = tenant_limit
         self.party_limit = party_limit
         self.window_ms = max(1, int(window * 1000))

@@ -179,10 +179,12 @@ class Metrics:
             log.warning("queue statistics unavailable for metrics", exc_info=True)
 
     def dead_lettering(
-        self, handler: Callable[[Envelope], Awaitable[None]], queue: str, spec: QueueSpec
+        self, handler: Callable[[Envelope], Awaitable[None]], queue: str
     ) -> Callable[[Envelope], Awaitable[None]]:
-        """A broker handler that counts the deliveries its broker will dead-letter."""
+        """A broker handler that counts the deliveries its broker will dead-letter (the
+        queue's consumer-side settings are the defaults)."""
         kind = queue_kind(queue)
+        spec = QueueSpec(name=queue)
 
         async def run(env: Envelope) -> None:
             try:

@@ -19,7 +19,9 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from router.api import PRINCIPAL
 from router.api_models import Error, OAuthError
+from router.http_errors import error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -86,9 +88,6 @@ API_ROUTES = web.AppKey("api_routes", list[ApiRoute])
 
 def _guarded(route: ApiRoute) -> Handler:
     """``route.handler`` behind its role check (the principal is set by ``api.require_token``)."""
-    from router.api import PRINCIPAL
-    from router.http_errors import error_response
-
     roles, privilege, handler = route.roles or (), route.privilege, route.handler
 
     async def guarded(request: web.Request) -> web.StreamResponse:
@@ -211,10 +210,11 @@ def build_document(routes: Iterable[ApiRoute]) -> dict[str, Any]:
         if route.request is not None:
             models.append((route.request, "validation"))
     _, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF_TEMPLATE)
+    versioned = {r.path for r in routes if 412 in r.errors}  # updated with If-Match
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        etag = any(412 in r.errors for r in routes if r.path == route.path)
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, etag)
+        op = _operation(route, route.path in versioned)
+        paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {

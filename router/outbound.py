@@ -39,6 +39,7 @@ from router.models import ChannelKind, Message, MessageStatus
 from router.ordering import KeyedSerializer
 from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
+from router.tasks import retry_until_done
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = QueueSpec(name="-").max_attempts
@@ -83,10 +84,9 @@ class OutboundWorker:
         self.events: EventBus | None = None  # event webhooks, set by the runtime
 
     async def start(self) -> None:
-        spec = QueueSpec(name="-")
         for i in range(self.partitions):
             name = names.outbound(i)
-            handler = logs.with_envelope(self.metrics.dead_lettering(self._on_outbound, name, spec))
+            handler = logs.with_envelope(self.metrics.dead_lettering(self._on_outbound, name))
             await self.broker.subscribe(name, handler, prefetch=64)
 
     async def _on_outbound(self, env: Envelope) -> None:
@@ -166,18 +166,17 @@ class OutboundWorker:
     async def _release(self, claim: str, *, until_done: bool) -> None:
         """Drop the claim. ``until_done``: nothing was sent, and a claim left behind would
         fail the next attempt as "outcome unknown", so wait for Redis to answer."""
-        delay = 0.05
-        while True:
-            try:
-                await self.store.client.delete(claim)
-                return
-            except (RedisError, OSError):
-                if not until_done:  # recorded as sent: the claim only expires later
-                    log.debug("could not drop send claim %s", claim, exc_info=True)
-                    return
-                log.warning("cannot drop send claim %s yet", claim, exc_info=True)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+
+        async def drop() -> None:
+            await self.store.client.delete(claim)
+
+        if until_done:
+            await retry_until_done(drop, (RedisError, OSError), f"dropping send claim {claim}")
+            return
+        try:
+            await drop()
+        except (RedisError, OSError):  # recorded as sent: the claim only expires later
+            log.debug("could not drop send claim %s", claim, exc_info=True)
 
     async def _attempt(self, work: OutboundWork, attempt: int, progress: _Progress) -> None:
         message = work.message
@@ -204,15 +203,9 @@ class OutboundWorker:
         else:
             # It went out: record that even if the store is briefly unreachable, or a retry
             # would send it again.
-            delay = 0.05
-            while True:
-                try:
-                    await self._sent(work, receipt)
-                    return
-                except Exception:
-                    log.warning("cannot record a sent message yet", exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            await retry_until_done(
+                lambda: self._sent(work, receipt), (Exception,), "recording a sent message"
+            )
 
     async def _settled(self, work: OutboundWork) -> bool:
         """True when the message already went out or failed: a redelivery (its consumer

@@ -10,21 +10,21 @@ system admin's token of scope ``system:{tenant}`` acts on that tenant, one of sc
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
 from router.api import principal_of
 from router.directory import provision_user, refresh_credential, set_secret, sync_members
 from router.etag import etag_of, json_with_etag, precondition_failed
-from router.http_errors import error_response, json_object, validation_error
+from router.http_errors import error_response, model_body
 from router.keys import RUNTIME
-from router.models import AgentState
 from router.paging import choice, page_of, paged
 from router.passwords import hash_password
 from router.people_models import (
+    AGENT_STATES,
     ROLES,
+    USER_ROLES,
     AgentChange,
     AgentView,
     NotReadyReasons,
@@ -42,7 +42,6 @@ from router.runtime import Runtime
 from router.store.base import tenant_prefix
 from router.store.directory import DirectoryStore, QueueRecord, TenantRecord, UserRecord
 
-M = TypeVar("M", bound=BaseModel)
 _AGENT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
@@ -68,24 +67,6 @@ def _tenant(request: web.Request) -> str | web.Response:
 
 def _not_found(what: str, value: str, field: str) -> web.Response:
     return error_response(404, "not_found", f"no {what} {value!r}", field)
-
-
-async def _parse(
-    request: web.Request, model: type[M], base: dict[str, Any] | None = None
-) -> M | web.Response:
-    """The body as ``model``; with ``base``, the body is a subset of fields laid over it."""
-    body = await json_object(request)
-    if isinstance(body, web.Response):
-        return body
-    if base is not None:
-        unknown = sorted(set(body) - set(model.model_fields))
-        if unknown:
-            return error_response(400, "invalid", f"{unknown[0]}: not a field here", unknown[0])
-        body = {**base, **body}
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        return validation_error(exc)
 
 
 def _paged_views(request: web.Request, views: list[Any]) -> web.Response:
@@ -137,7 +118,7 @@ async def get_tenant(request: web.Request) -> web.Response:
 
 
 async def create_tenant(request: web.Request) -> web.Response:
-    data = await _parse(request, TenantInput)
+    data = await model_body(request, TenantInput)
     if isinstance(data, web.Response):
         return data
     if await _dir(request).tenant(data.id) is not None:
@@ -155,7 +136,7 @@ async def update_tenant(request: web.Request) -> web.Response:
     blocked = precondition_failed(request, etag_of(tenant_view(_rt(request), record)))
     if blocked is not None:
         return blocked
-    data = await _parse(request, TenantSettings, record.model_dump(exclude={"id"}))
+    data = await model_body(request, TenantSettings, record.model_dump(exclude={"id"}))
     if isinstance(data, web.Response):
         return data
     updated = TenantRecord(id=record.id, **data.model_dump())
@@ -183,8 +164,7 @@ async def remove_tenant(rt: Runtime, tenant: str) -> str | None:
     if live:
         return f"the tenant has {live} open session(s); close them first"
     for user in (await rt.directory.records.users(tenant)).values():
-        await rt.store.client.delete(tenant_prefix(tenant) + "cred:" + user.username)
-        await rt.tokens.revoke_subject(tenant, user.id)
+        await _sign_out(rt, tenant, user)
     for queue in await rt.directory.records.queues(tenant):
         await rt.store.set_queue_agents(tenant, queue, [])
     await rt.directory.records.delete_tenant(tenant)
@@ -254,7 +234,7 @@ async def list_users(request: web.Request) -> web.Response:
     tenant = _tenant(request)
     if isinstance(tenant, web.Response):
         return tenant
-    role = choice(request, "role", ("agent", "supervisor", "tenant_admin", "api"))
+    role = choice(request, "role", USER_ROLES)
     if isinstance(role, web.Response):
         return role
     queue = request.query.get("queue")
@@ -292,7 +272,7 @@ async def save_user(
 ) -> None:
     """Store ``user`` (and a new secret), its agent record and queue membership; ``revoke``
     ends the tokens they hold. The caller announces the change (``directory.changed``)."""
-    await _rt_dir(rt).put_user(tenant, user)
+    await rt.directory.records.put_user(tenant, user)
     await provision_user(rt.store, tenant, user)
     if secret is not None:
         await set_secret(rt.store, tenant, user, hash_password(secret))
@@ -306,10 +286,6 @@ async def save_user(
             await rt.store.kick(tenant, queue)
 
 
-def _rt_dir(rt: Runtime) -> DirectoryStore:
-    return rt.directory.records
-
-
 def _secret(data: UserChange) -> str | None:
     value = data.password if data.role != "api" else data.client_secret
     return value.get_secret_value() if value is not None else None
@@ -320,7 +296,7 @@ async def add_user(rt: Runtime, tenant: str, data: UserInput) -> UserRecord | Re
     user_id = data.username if data.role == "api" else (data.id or data.username)
     if data.role != "api" and data.id is None and not _AGENT_ID.fullmatch(data.username):
         return Refusal(400, "id: give an id (the username is not a valid agent id)", "id")
-    users = await _rt_dir(rt).users(tenant)
+    users = await rt.directory.records.users(tenant)
     if data.username in users or await rt.store.get_credential(tenant, data.username):
         return Refusal(409, f"user {data.username!r} exists", "username")
     if any(u.id == user_id for u in users.values()):
@@ -365,7 +341,7 @@ async def create_user(request: web.Request) -> web.Response:
     if isinstance(tenant, web.Response):
         return tenant
     rt = _rt(request)
-    data = await _parse(request, UserInput)
+    data = await model_body(request, UserInput)
     if isinstance(data, web.Response):
         return data
     user = await add_user(rt, tenant, data)
@@ -384,7 +360,7 @@ async def update_user(request: web.Request) -> web.Response:
     if blocked is not None:
         return blocked
     base = user.model_dump(include=set(UserChange.model_fields))
-    data = await _parse(request, UserChange, base)
+    data = await model_body(request, UserChange, base)
     if isinstance(data, web.Response):
         return data
     updated = await change_user(rt, tenant, user, data)
@@ -393,11 +369,16 @@ async def update_user(request: web.Request) -> web.Response:
     return json_with_etag(await user_view(rt, tenant, updated))
 
 
-async def remove_user(rt: Runtime, tenant: str, user: UserRecord) -> None:
-    """Delete ``user``: no more sign-in, tokens revoked, out of every queue."""
+async def _sign_out(rt: Runtime, tenant: str, user: UserRecord) -> None:
+    """No more sign-in for ``user`` (credential deleted) and the tokens they hold revoked."""
     await rt.store.client.delete(tenant_prefix(tenant) + "cred:" + user.username)
     await rt.tokens.revoke_subject(tenant, user.id)
-    await _rt_dir(rt).delete_user(tenant, user.username)
+
+
+async def remove_user(rt: Runtime, tenant: str, user: UserRecord) -> None:
+    """Delete ``user`` (no more sign-in, tokens revoked, out of every queue), and announce it."""
+    await _sign_out(rt, tenant, user)
+    await rt.directory.records.delete_user(tenant, user.username)
     if user.kind == "agent":
         # Out of every queue: no new offers (conversations already assigned stay).
         await rt.store.provision_agent(
@@ -405,6 +386,7 @@ async def remove_user(rt: Runtime, tenant: str, user: UserRecord) -> None:
             queues=(), skills=(), role=user.role,
         )  # fmt: skip
         await sync_members(rt.store, tenant)
+    await rt.directory.changed()
 
 
 async def delete_user(request: web.Request) -> web.Response:
@@ -417,7 +399,6 @@ async def delete_user(request: web.Request) -> web.Response:
     if blocked is not None:
         return blocked
     await remove_user(rt, tenant, user)
-    await _changed(request)
     return web.Response(status=204)
 
 
@@ -428,7 +409,7 @@ async def agent_view(rt: Runtime, tenant: str, user: UserRecord) -> AgentView | 
     status = await rt.store.agent_status(tenant, user.id)
     if status is None:
         return None
-    connected = await rt.store.client.exists(tenant_prefix(tenant) + "on:" + user.id)
+    node = await rt.store.inbox.agent_node(tenant, user.id)
     return AgentView(
         id=user.id,
         username=user.username,
@@ -440,7 +421,7 @@ async def agent_view(rt: Runtime, tenant: str, user: UserRecord) -> AgentView | 
         capacity=status.capacity,
         queues=user.queues,
         skills=user.skills,
-        connected=bool(connected),
+        connected=node is not None,
     )
 
 
@@ -454,12 +435,12 @@ async def list_agents(request: web.Request) -> web.Response:
     tenant = _tenant(request)
     if isinstance(tenant, web.Response):
         return tenant
-    state = choice(request, "state", tuple(s.value for s in AgentState))
+    state = choice(request, "state", AGENT_STATES)
     if isinstance(state, web.Response):
         return state
     queue = request.query.get("queue")
     rt = _rt(request)
-    agents = await agents_of(_rt(request), tenant)
+    agents = await agents_of(rt, tenant)
     views = []
     for agent_id in sorted(agents):
         view = await agent_view(rt, tenant, agents[agent_id])
@@ -499,7 +480,7 @@ async def update_agent(request: web.Request) -> web.Response:
     blocked = precondition_failed(request, etag_of(view))
     if blocked is not None:
         return blocked
-    data = await _parse(
+    data = await model_body(
         request, AgentChange, user.model_dump(include={"capacity", "queues", "skills"})
     )
     if isinstance(data, web.Response):
@@ -518,28 +499,31 @@ async def update_agent(request: web.Request) -> web.Response:
 # -- not-ready reasons ------------------------------------------------------------------------
 
 
-async def get_reasons(request: web.Request) -> web.Response:
+async def _own_tenant(request: web.Request) -> TenantRecord | web.Response:
+    """The record of the token's tenant."""
     tenant = _tenant(request)
     if isinstance(tenant, web.Response):
         return tenant
     record = await _dir(request).tenant(tenant)
-    if record is None:
-        return _not_found("tenant", tenant, "tenant")
+    return record if record is not None else _not_found("tenant", tenant, "tenant")
+
+
+async def get_reasons(request: web.Request) -> web.Response:
+    record = await _own_tenant(request)
+    if isinstance(record, web.Response):
+        return record
     return json_with_etag(NotReadyReasons(reasons=record.not_ready_reasons))
 
 
 async def put_reasons(request: web.Request) -> web.Response:
-    tenant = _tenant(request)
-    if isinstance(tenant, web.Response):
-        return tenant
-    record = await _dir(request).tenant(tenant)
-    if record is None:
-        return _not_found("tenant", tenant, "tenant")
+    record = await _own_tenant(request)
+    if isinstance(record, web.Response):
+        return record
     current = NotReadyReasons(reasons=record.not_ready_reasons)
     blocked = precondition_failed(request, etag_of(current))
     if blocked is not None:
         return blocked
-    data = await _parse(request, NotReadyReasons)
+    data = await model_body(request, NotReadyReasons)
     if isinstance(data, web.Response):
         return data
     await _dir(request).put_tenant(record.model_copy(update={"not_ready_reasons": data.reasons}))
@@ -561,10 +545,15 @@ async def queue_view(rt: Runtime, tenant: str, queue: QueueRecord) -> QueueView:
     )
 
 
-def unknown_member(agents: dict[str, UserRecord], members: tuple[str, ...]) -> str | None:
-    """The message for the first of ``members`` who is not an agent of the tenant."""
+async def _unknown_member(
+    rt: Runtime, tenant: str, members: tuple[str, ...]
+) -> web.Response | None:
+    """The 400 answer naming the first of ``members`` who is not an agent of the tenant."""
+    agents = await agents_of(rt, tenant)
     unknown = [m for m in members if m not in agents]
-    return f"unknown agent {unknown[0]!r}" if unknown else None
+    if not unknown:
+        return None
+    return error_response(400, "invalid", f"members: unknown agent {unknown[0]!r}", "members")
 
 
 async def set_members(rt: Runtime, tenant: str, queue: str, members: tuple[str, ...]) -> None:
@@ -646,14 +635,14 @@ async def create_queue(request: web.Request) -> web.Response:
     if isinstance(tenant, web.Response):
         return tenant
     rt = _rt(request)
-    data = await _parse(request, QueueInput)
+    data = await model_body(request, QueueInput)
     if isinstance(data, web.Response):
         return data
     if data.id in await _dir(request).queues(tenant):
         return error_response(409, "conflict", f"queue {data.id!r} exists", "id")
-    unknown = unknown_member(await agents_of(rt, tenant), data.members)
+    unknown = await _unknown_member(rt, tenant, data.members)
     if unknown is not None:
-        return error_response(400, "invalid", f"members: {unknown}", "members")
+        return unknown
     record = await save_queue(rt, tenant, data, data.id)
     return json_with_etag(await queue_view(rt, tenant, record), 201)
 
@@ -668,12 +657,12 @@ async def update_queue(request: web.Request) -> web.Response:
     blocked = precondition_failed(request, etag_of(view))
     if blocked is not None:
         return blocked
-    data = await _parse(request, QueueChange, view.model_dump(exclude={"id"}))
+    data = await model_body(request, QueueChange, view.model_dump(exclude={"id"}))
     if isinstance(data, web.Response):
         return data
-    unknown = unknown_member(await agents_of(rt, tenant), data.members)
+    unknown = await _unknown_member(rt, tenant, data.members)
     if unknown is not None:
-        return error_response(400, "invalid", f"members: {unknown}", "members")
+        return unknown
     record = await save_queue(rt, tenant, data, queue.id)
     return json_with_etag(await queue_view(rt, tenant, record))
 

@@ -7,17 +7,20 @@ users); views only say whether one is set (``secret_set``).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from router.api_models import ApiModel
 from router.config import SYSTEM_SCOPE, Ident
+from router.hours import check_zone
 from router.models import AgentState
 
 PRIVILEGES = {"use_sms_api": "Use SMS/MMS API (/api/v1/sms/messages)"}
 Privilege = Literal["use_sms_api"]
 UserRoleName = Literal["agent", "supervisor", "tenant_admin", "api"]
+USER_ROLES: tuple[str, ...] = get_args(UserRoleName)
+AGENT_STATES = tuple(state.value for state in AgentState)
 Reason = Annotated[str, Field(min_length=1, max_length=64)]
 Skill = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -106,16 +109,6 @@ ROLES: tuple[RoleView, ...] = (
 # -- tenants ----------------------------------------------------------------------------------
 
 
-def _zone(value: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-    return value
-
-
 class TenantSettings(ApiModel):
     """What may change of a tenant (PATCH takes any subset)."""
 
@@ -128,7 +121,7 @@ class TenantSettings(ApiModel):
     @field_validator("time_zone")
     @classmethod
     def _zone_exists(cls, value: str) -> str:
-        return _zone(value)
+        return check_zone(value)
 
     @field_validator("not_ready_reasons")
     @classmethod

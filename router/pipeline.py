@@ -10,7 +10,6 @@ session are filed strictly in order while different sessions proceed in parallel
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from router.ordering import KeyedSerializer
 from router.replies import render_reply
 from router.store import RedisStore
 from router.store.base import IngestOutcome
+from router.tasks import retry_until_done
 
 if TYPE_CHECKING:
     from router.bots import BotDesk
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from router.personal_inbox import PersonalInbox
 
 log = logging.getLogger(__name__)
-# Filing while the store is unreachable is tried again after this long, doubling up to the cap.
-STORE_RETRY_FIRST, STORE_RETRY_CAP = 0.05, 2.0
 
 
 def utc_now() -> datetime:
@@ -94,12 +92,11 @@ class Pipeline:
                 await self.broker.declare(QueueSpec(name=name, single_active_consumer=True))
 
     async def start(self) -> None:
-        spec = QueueSpec(name="-")
         for i in range(self.partitions):
             name = names.inbound(i)
             handler: Handler = self._on_inbound
             if self.metrics is not None:
-                handler = self.metrics.dead_lettering(handler, name, spec)
+                handler = self.metrics.dead_lettering(handler, name)
             await self.broker.subscribe(name, logs.with_envelope(handler), prefetch=64)
 
     async def submit(self, message: Message, *, dedupe_key: str | None = None) -> bool:
@@ -128,15 +125,9 @@ class Pipeline:
         message back for a delayed retry would let the session's next messages be filed
         before it; waiting in place keeps them behind it (and a process that dies meanwhile
         leaves it unacknowledged, so it is redelivered in order)."""
-        delay = STORE_RETRY_FIRST
-        while True:
-            try:
-                await self.file(work)
-                return
-            except (StoreError, RedisError):
-                log.warning("store unavailable; filing again in %.2fs", delay, exc_info=True)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, STORE_RETRY_CAP)
+        await retry_until_done(
+            lambda: self.file(work), (StoreError, RedisError), "filing: store unavailable"
+        )
 
     async def file(self, work: InboundWork) -> None:
         message = work.message

@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 from queues import names
 from queues.base import Broker, Envelope, QueueSpec
 from router.config import Config, QueueConfig
-from router.delivery import Delivery, cancel_quietly
+from router.delivery import Delivery
 from router.event_bus import EventBus
 from router.events import NodeFrame, QueueItem
 from router.store import RedisStore
+from router.tasks import cancel_quietly
 
 log = logging.getLogger(__name__)
 WINDOW = 500

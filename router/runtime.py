@@ -20,7 +20,7 @@ from router.auth import Tokens
 from router.bots import BotDesk
 from router.config import Config
 from router.conversations import Conversations
-from router.delivery import Delivery, LocalSockets, cancel_quietly
+from router.delivery import Delivery, LocalSockets
 from router.directory import Directory
 from router.event_bus import EventBus
 from router.limits import InboundLimiter
@@ -37,6 +37,7 @@ from router.scheduler import Scheduler
 from router.settings import Settings
 from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
+from router.tasks import cancel_quietly
 
 log = logging.getLogger(__name__)
 PRESENCE_TTL = 30

@@ -13,10 +13,10 @@ import contextlib
 import logging
 
 from router.conversations import Conversations
-from router.delivery import cancel_quietly
 from router.errors import NotFoundError, RouterError
 from router.store import RedisStore
 from router.store.base import Timer
+from router.tasks import cancel_quietly
 
 log = logging.getLogger(__name__)
 

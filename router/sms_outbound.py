@@ -31,6 +31,16 @@ async def platform_of(store: RedisStore, tenant: str, number: CpaasNumber) -> Cp
     return platforms[0] if len(platforms) == 1 else None
 
 
+async def numbers_on(store: RedisStore, platform: CpaasPlatform) -> list[CpaasNumber]:
+    """The numbers of the platform's tenant that use it (see ``platform_of``)."""
+    found = []
+    for number in await store.cpaas.numbers(platform.tenant):
+        used = await platform_of(store, platform.tenant, number)
+        if used is not None and used.id == platform.id:
+            found.append(number)
+    return found
+
+
 class SmsAdapters:
     def __init__(
         self,

@@ -6,10 +6,9 @@ The configuration file names a tenant's media streams and seeds their settings
 message) and answers from the in-process copy, which follows the store:
 
 - an edit made by this process updates its copy at once;
-- every edit is announced on Redis pub/sub (``sb:streams``), and each process reloads the
-  announced stream when it hears it;
-- as a safety net for a lost announcement (a Redis reconnect), each process compares the
-  store's change counter every tick and reloads everything when it moved.
+- every edit raises the store's change counter and is announced on Redis pub/sub
+  (``sb:streams``); on an announcement, and every tick in case one was lost, each process
+  compares the counter (``router.store.follower``) and reloads its streams when it moved.
 
 ``parse_stream`` validates an edit like the configuration file does (fields, queues, the
 escalation queue, the bot's intent queues) and also renders the reply templates with sample
@@ -18,9 +17,6 @@ values, so a template that would fail on a real conversation is refused up front
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,8 +28,6 @@ from router.hours import is_open, next_open, with_default_zone
 from router.models import Party
 from router.replies import check_template, render_reply
 from router.store.streams import StreamStore
-
-log = logging.getLogger(__name__)
 
 TEMPLATES = ("initial_reply", "after_hours_reply")
 SAMPLE_CUSTOMER = Party(id="sample-customer", name="Jane Doe", email="jane.doe@example.com")
@@ -114,10 +108,7 @@ class StreamSettings:
         self.store = store
         self._cache: dict[tuple[str, str], MediaStreamConfig] = {}
         self._version = -1
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
-        self._changed = asyncio.Event()
-        self._announced: set[tuple[str, str]] = set()
+        self._follower = store.follower(self._check)
 
     def find(self, tenant: str, stream_id: str) -> MediaStreamConfig | None:
         """The stream's current settings; None when the configuration has no such stream."""
@@ -156,52 +147,13 @@ class StreamSettings:
                 self._cache[(tenant.id, stream_id)] = stream
         self._version = version
 
-    async def reload(self, tenant: str, stream_id: str) -> None:
-        stream = await self.store.get(tenant, stream_id)
-        if stream is not None:
-            self._cache[(tenant, stream_id)] = stream
-
     async def start(self, interval: float) -> None:
         await self.refresh()
-        self._tasks.append(asyncio.create_task(self._follow()))
-        self._tasks.append(asyncio.create_task(self._poll(interval)))
+        self._follower.start(interval)
 
     async def close(self) -> None:
-        if not self._tasks:
-            return
-        follow, poll = self._tasks
-        self._tasks.clear()
-        follow.cancel()  # waiting on the subscription
-        # The poll loop is stopped rather than cancelled, so no Redis call is cut in half;
-        # neither task may hold up the shutdown for long (Redis gone).
-        self._stopping.set()
-        self._changed.set()
-        await asyncio.wait((follow, poll), timeout=5.0)
-        poll.cancel()
+        await self._follower.close()
 
-    async def _follow(self) -> None:
-        """Note announced changes; the poll loop reads them from the store."""
-        while True:
-            try:
-                async for tenant, stream_id in self.store.changes():
-                    self._announced.add((tenant, stream_id))
-                    self._changed.set()
-            except Exception:
-                log.debug("media stream announcements interrupted", exc_info=True)
-            await asyncio.sleep(1.0)
-
-    async def _poll(self, interval: float) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), interval)
-            self._changed.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                announced, self._announced = self._announced, set()
-                for tenant, stream_id in announced:
-                    await self.reload(tenant, stream_id)
-                if await self.store.version() != self._version:
-                    await self.refresh()
-            except Exception:
-                log.debug("media stream refresh failed", exc_info=True)
+    async def _check(self) -> None:
+        if await self.store.version() != self._version:
+            await self.refresh()

@@ -15,14 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from router.api import principal_of
 from router.api_models import ApiModel, derived
 from router.config import MediaStreamConfig
-from router.etag import etag_of, precondition_failed
+from router.etag import etag_of, names_version, precondition_failed, stale
 from router.hours import is_open, next_open
-from router.http_errors import error_response, json_object, validation_error
+from router.http_errors import error_response, json_object, model_body
 from router.keys import RUNTIME
 from router.paging import page_of, paged
 from router.store.named import StaleObject
@@ -65,7 +65,7 @@ class ReplyPreview(ApiModel):
 
 def settings_etag(stream: MediaStreamConfig) -> str:
     """The ETag of a stream's settings (not of ``open_now``, which changes by itself)."""
-    return etag_of(stream.model_dump(mode="json"))
+    return etag_of(stream)
 
 
 def stream_view(stream: MediaStreamConfig, now: datetime) -> dict[str, Any]:
@@ -124,9 +124,9 @@ async def update_stream(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
-    stale = precondition_failed(request, settings_etag(current))
-    if stale is not None:
-        return stale
+    blocked = precondition_failed(request, settings_etag(current))
+    if blocked is not None:
+        return blocked
     fixed = current.model_dump(mode="json")
     for name in FIXED:
         if body.get(name, fixed[name]) != fixed[name]:
@@ -137,24 +137,13 @@ async def update_stream(request: web.Request) -> web.Response:
         stream = parse_stream(rt.conversations.tenant(tenant), {**base, **body}, now)
     except StreamInvalid as exc:
         return error_response(400, "invalid", exc.message, exc.field)
-    checked = current if "If-Match" in request.headers else None
+    checked = current if names_version(request) else None
     try:
         await rt.conversations.streams.save(tenant, stream, expected=checked)
     except StaleObject:
-        resp = error_response(
-            412, "precondition_failed", "the media stream changed since you read it; "
-            "read it again and retry",
-        )  # fmt: skip
-        resp.headers["ETag"] = settings_etag(await _stored(request, tenant, current))
-        return resp
+        stored = await rt.conversations.streams.store.get(tenant, current.id)
+        return stale("media stream", settings_etag(stored or current))
     return _with_etag(stream, now)
-
-
-async def _stored(
-    request: web.Request, tenant: str, fallback: MediaStreamConfig
-) -> MediaStreamConfig:
-    found = await request.app[RUNTIME].conversations.streams.store.get(tenant, fallback.id)
-    return found or fallback
 
 
 def preview_answer(
@@ -182,13 +171,9 @@ async def reply_preview(request: web.Request) -> web.Response:
     stream = _current(request)
     if isinstance(stream, web.Response):
         return stream
-    body = await json_object(request)
-    if isinstance(body, web.Response):
-        return body
-    try:
-        wanted = ReplyPreviewRequest.model_validate(body)
-    except ValidationError as exc:
-        return validation_error(exc)
+    wanted = await model_body(request, ReplyPreviewRequest)
+    if isinstance(wanted, web.Response):
+        return wanted
     try:
         answer = preview_answer(stream, wanted, request.app[RUNTIME].pipeline.clock())
     except StreamInvalid as exc:

@@ -137,6 +137,25 @@ async def _welcome(
     )
 
 
+def customer_message(
+    tenant: str, stream_id: str, party: Party, text: str, message_id: str
+) -> Message:
+    """An inbound web chat message from ``party`` (the visitor), ``message_id`` being the
+    sender's own id of it."""
+    return Message(
+        id=uuid.uuid4().hex,
+        tenant=tenant,
+        channel=ChannelKind.WEBCHAT,
+        account="webchat",
+        stream=stream_id,
+        direction=Direction.INBOUND,
+        remote_party=party,
+        sender=Sender(kind=SenderKind.CUSTOMER, id=party.id, name=party.name),
+        text=text,
+        provider_message_id=message_id,
+    )
+
+
 async def _on_frame(
     rt: Runtime, ws: web.WebSocketResponse, tenant: str, stream: MediaStreamConfig,
     visitor: str, raw: str,
@@ -150,18 +169,8 @@ async def _on_frame(
             frames.dumps({"type": "error", "code": "invalid_frame", "message": detail})
         )
         return
-    message = Message(
-        id=uuid.uuid4().hex,
-        tenant=tenant,
-        channel=ChannelKind.WEBCHAT,
-        account="webchat",
-        stream=stream.id,
-        direction=Direction.INBOUND,
-        remote_party=Party(id=visitor, name=frame.name, email=frame.email),
-        sender=Sender(kind=SenderKind.CUSTOMER, id=visitor, name=frame.name),
-        text=frame.text,
-        provider_message_id=frame.id,
-    )
+    party = Party(id=visitor, name=frame.name, email=frame.email)
+    message = customer_message(tenant, stream.id, party, frame.text, frame.id)
     try:
         accepted = await rt.pipeline.submit(
             message, dedupe_key=f"webchat:{stream.id}:{visitor}:{frame.id}"

@@ -173,10 +173,12 @@ class CustomerClient(SocketClient):
         return await self.expect("message", lambda f: f["message"]["text"] == text)
 
 
-async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], what: str, deadline: float = TIMEOUT
+) -> None:
     """Re-check ``condition`` until it holds (for state that sends no frame, like the store).
 
-    ``TIMEOUT`` only bounds a failure; nothing waits for a fixed time.
+    ``deadline`` (seconds) only bounds a failure; nothing waits for a fixed time.
     """
 
     async def poll() -> None:
@@ -185,7 +187,7 @@ async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> Non
             await asyncio.sleep(POLL)
 
     try:
-        await asyncio.wait_for(poll(), TIMEOUT)
+        await asyncio.wait_for(poll(), deadline)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
 

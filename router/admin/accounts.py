@@ -1,19 +1,18 @@
 """Console pages of integration accounts (messengers): list, add, edit, delete, Test
 Connection, Set Webhook and "Generate random token".
 
-Tenant admins only. Forms validate with the API's model (``channels.accounts.ACCOUNT``) and
-save through the same store; secrets are shown only as set / not set and kept when their
-input is left blank. Test Connection and Set Webhook show the provider's answer on the list.
+Tenant admins only. The list and forms are ``router.admin.typed_accounts``'s; forms validate
+with the API's model (``channels.accounts.ACCOUNT``). Test Connection and Set Webhook show the
+provider's answer on the list.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 
 from channels.accounts import (
     ACCOUNT,
@@ -30,14 +29,12 @@ from channels.accounts import (
 from channels.base import CheckResult, ConnectionCheck, SupportsWebhookRegistration
 from channels.errors import ChannelError
 from router.admin import forms
-from router.admin.session import AdminSession, admin_page
-from router.errors import ConflictError
+from router.admin.session import AdminSession
+from router.admin.typed_accounts import AccountPages
 from router.keys import RUNTIME
-from router.pages import render_page
+from router.runtime import Runtime
 from router.sms_webhooks import public_base
-from router.store.named import StaleObject
 
-BASE = "/admin/integration-accounts"
 MODELS: dict[str, type[BaseModel]] = {
     "facebook": FacebookAccount,
     "whatsapp": WhatsAppAccount,
@@ -109,85 +106,60 @@ HELP = {
     "set_webhook": "Registers this account's webhook URL with the provider, which is needed for"
     " the provider to send you a message from the customer.",
 }
-GENERATED = (
-    "A random token is filled in below: copy it into the provider's console, then save."
-    " Secrets typed before are not sent back; type them again."
-)
-_FIXED = ("id", "tenant", "type")
-_TAIL = ("api_base_url", "data_api_base_url", "graph_version")  # rarely changed: last
 
 
-def fields_for(request: web.Request, session: AdminSession, kind: str) -> list[forms.FormField]:
-    model = MODELS[kind]
-    names = [n for n in model.model_fields if n not in _FIXED and n not in _TAIL]
-    names += [n for n in _TAIL if n in model.model_fields]
-    tenant = request.app[RUNTIME].config.tenant(session.principal.tenant)
+def _choices(rt: Runtime, tenant_id: str) -> Mapping[str, forms.Choices]:
+    tenant = rt.config.tenant(tenant_id)
     streams = tuple((s.id, s.name or s.id) for s in (tenant.media_streams if tenant else ()))
-    return forms.fields_of(
-        model, names, labels=LABELS, help=HELP, choices={"stream": (("", "—"), *streams)}
-    )
+    return {"stream": (("", "—"), *streams)}
 
 
-# -- list, Test Connection, Set Webhook -------------------------------------------------------
+def _problems(rt: Runtime, account: IntegrationAccount) -> dict[str, str]:
+    tenant = rt.config.tenant(account.tenant)
+    if tenant is None or tenant.stream(account.stream) is None:
+        return {"stream": f"unknown media stream {account.stream!r}"}
+    return {}
 
 
-async def list_page(
-    request: web.Request,
-    session: AdminSession,
-    tested: tuple[str, ConnectionCheck] | None = None,
-    hooked: tuple[str, str, ConnectionCheck] | None = None,
-) -> web.Response:
-    rt = request.app[RUNTIME]
-    rows = [
-        {
-            "account": account,
-            "type_label": TYPES.get(account.type, account.type),
-            "secrets": account.public_view()["secrets"],
-            "check": tested[1] if tested and tested[0] == account.id else None,
-            "webhook": hooked[1:] if hooked and hooked[0] == account.id else None,
-            "has_webhook": isinstance(rt.channels.adapter(account), SupportsWebhookRegistration),
-        }
-        for account in await rt.store.accounts.list(session.principal.tenant)
-    ]
-    return render_page(
-        request,
-        "admin/integration_accounts.html",
-        forms.context(session, "integrations", rows=rows, help=HELP),
-    )
+async def _columns(rt: Runtime, account: IntegrationAccount) -> dict[str, Any]:
+    adapter = rt.channels.adapter(account)
+    return {"webhook": None, "has_webhook": isinstance(adapter, SupportsWebhookRegistration)}
 
 
-@admin_page
-async def index(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    return await list_page(request, session)
+async def _check(rt: Runtime, account: IntegrationAccount) -> ConnectionCheck:
+    return await rt.channels.adapter(account).test_connection()
 
 
-async def _account(request: web.Request, session: AdminSession) -> IntegrationAccount:
-    account = await request.app[RUNTIME].store.accounts.get_in(
-        session.principal.tenant, request.match_info["account_id"]
-    )
-    if account is None:
-        raise web.HTTPNotFound(text="no such integration account")
-    return account
+ACCOUNTS = AccountPages[IntegrationAccount](
+    base="/admin/integration-accounts",
+    nav="integrations",
+    noun="integration account",
+    models=MODELS,
+    types=TYPES,
+    adapter=ACCOUNT,
+    dump=dump_account,
+    store=lambda rt: rt.store.accounts,
+    list_template="admin/integration_accounts.html",
+    columns=_columns,
+    check=_check,
+    lead=f"integration account. {HELP['type']}",
+    deleted="Its media stream stops receiving messages from this account.",
+    labels=LABELS,
+    help=HELP,
+    tail=("api_base_url", "data_api_base_url", "graph_version"),
+    choices=_choices,
+    problems=_problems,
+    token_buttons=("verify_token",),
+)
+PAGES = ACCOUNTS.pages()
+test_connection = forms.tenant_admin_page(ACCOUNTS.test_connection)
 
 
-@admin_page
-async def test_connection(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    account = await _account(request, session)
-    check = await request.app[RUNTIME].channels.adapter(account).test_connection()
-    return await list_page(request, session, tested=(account.id, check))
-
-
-@admin_page
+@forms.tenant_admin_page
 async def set_webhook(request: web.Request, session: AdminSession) -> web.StreamResponse:
     """Register ``/webhooks/{type}/{id}`` under the public URL (or the URL given)."""
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
-    account = await _account(request, session)
+    account = await ACCOUNTS.account(request, session)
     given = str((await request.post()).get("url", "")).strip()
     url = given or f"{public_base(request, rt.settings)}/webhooks/{account.type}/{account.id}"
     if account.type == "telegram":
@@ -201,215 +173,10 @@ async def set_webhook(request: web.Request, session: AdminSession) -> web.Stream
         check = await adapter.set_webhook(url)
     except ChannelError as exc:
         check = ConnectionCheck(result=CheckResult.UNREACHABLE, detail=str(exc))
-    return await list_page(request, session, hooked=(account.id, url, check))
+    return await ACCOUNTS.list_page(request, session, (account.id, "webhook", (url, check)))
 
 
-# -- add / edit ------------------------------------------------------------------------------
-
-
-def _form_page(
-    request: web.Request,
-    session: AdminSession,
-    kind: str,
-    *,
-    account: IntegrationAccount | None,
-    values: dict[str, Any],
-    errors: dict[str, str] | None = None,
-    generated: dict[str, str] | None = None,
-    status: int = 200,
-) -> web.Response:
-    fields = fields_for(request, session, kind)
-    errors = errors or {}
-    label = TYPES[kind]
-    response = render_page(
-        request,
-        "admin/form.html",
-        forms.context(
-            session,
-            "integrations",
-            heading=f"Edit {account.name}" if account else f"Add a {label} integration account",
-            lead=f"{label} integration account. {HELP['type']}",
-            action=f"{BASE}/{account.id}" if account else f"{BASE}/new",
-            hidden={forms.VERSION_FIELD: forms.version_of(account.public_view())}
-            if account
-            else {"type": kind},
-            fields=fields,
-            values=values,
-            errors=errors,
-            top_errors=forms.unplaced(errors, fields),
-            secrets_set=account.public_view()["secrets"] if account else {},
-            editing=account is not None,
-            generated=generated or {},
-            token_buttons=("verify_token",),
-            notice=GENERATED if generated else "",
-            submit="Apply" if account else "Add",
-            back=BASE,
-        ),
-    )
-    response.set_status(status)
-    return response
-
-
-@admin_page
-async def new_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    kind = request.query.get("type", "")
-    if kind not in MODELS:
-        return render_page(
-            request,
-            "admin/choose_type.html",
-            forms.context(
-                session,
-                "integrations",
-                heading="Add an integration account",
-                lead=HELP["type"],
-                base=f"{BASE}/new",
-                types=TYPES,
-                back=BASE,
-            ),
-        )
-    fields = fields_for(request, session, kind)
-    defaults = {f.name: f.default for f in fields if f.default is not None}
-    return _form_page(request, session, kind, account=None, values=forms.shown(defaults, fields))
-
-
-async def _save(
-    request: web.Request,
-    session: AdminSession,
-    kind: str,
-    current: IntegrationAccount | None,
-) -> web.StreamResponse:
-    rt = request.app[RUNTIME]
-    form = await request.post()
-    fields = fields_for(request, session, kind)
-    values = forms.echoed(form, fields)
-    if current is not None and forms.is_stale(form, current.public_view()):
-        return await _stale(request, session, kind, current)
-    action = str(form.get("action", ""))
-    if action.startswith("generate:"):  # the "Generate random token" button, without JS
-        generated = {action.removeprefix("generate:"): random_token()}
-        return _form_page(
-            request, session, kind, account=current, values=values, generated=generated
-        )
-    base: dict[str, Any] = (
-        json.loads(dump_account(current))
-        if current
-        else {"type": kind, "tenant": session.principal.tenant, "id": uuid.uuid4().hex[:16]}
-    )
-    try:
-        account = ACCOUNT.validate_python(forms.submitted(form, fields, base))
-    except ValidationError as exc:
-        errors = forms.field_errors(exc, tuple(MODELS))
-        return _form_page(
-            request, session, kind, account=current, values=values, errors=errors, status=400
-        )
-    tenant = rt.config.tenant(session.principal.tenant)
-    if tenant is None or tenant.stream(account.stream) is None:
-        errors = {"stream": f"unknown media stream {account.stream!r}"}
-        return _form_page(
-            request, session, kind, account=current, values=values, errors=errors, status=400
-        )
-    try:
-        await rt.store.accounts.put(account, create=current is None, expected=current)
-    except StaleObject:
-        return await _stale(request, session, kind, current)
-    except ConflictError as exc:
-        errors = {"name" if "name" in exc.code else "": exc.message}
-        return _form_page(
-            request, session, kind, account=current, values=values, errors=errors, status=409
-        )
-    raise web.HTTPSeeOther(BASE)
-
-
-async def _stale(
-    request: web.Request, session: AdminSession, kind: str, read: IntegrationAccount | None
-) -> web.Response:
-    """409: the account changed since its form was read; the form shows it as stored now."""
-    assert read is not None
-    stored = await request.app[RUNTIME].store.accounts.get_in(session.principal.tenant, read.id)
-    if stored is None:
-        raise web.HTTPNotFound(text="the account was deleted meanwhile")
-    values = forms.shown(stored, fields_for(request, session, kind))
-    return _form_page(
-        request, session, kind, account=stored, values=values, errors={"": forms.STALE}, status=409
-    )
-
-
-@admin_page
-async def create(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    kind = str((await request.post()).get("type", ""))
-    if kind not in MODELS:
-        raise web.HTTPBadRequest(text="type: choose one of " + ", ".join(MODELS))
-    return await _save(request, session, kind, None)
-
-
-@admin_page
-async def edit_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    account = await _account(request, session)
-    fields = fields_for(request, session, account.type)
-    return _form_page(
-        request, session, account.type, account=account, values=forms.shown(account, fields)
-    )
-
-
-@admin_page
-async def update(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    account = await _account(request, session)
-    return await _save(request, session, account.type, account)
-
-
-# -- delete ----------------------------------------------------------------------------------
-
-
-def _confirm(
-    request: web.Request, session: AdminSession, account: IntegrationAccount
-) -> web.Response:
-    return render_page(
-        request,
-        "admin/confirm.html",
-        forms.context(
-            session,
-            "integrations",
-            heading="Delete integration account",
-            question=f"Delete the {TYPES[account.type]} integration account {account.name!r}?"
-            " Its media stream stops receiving messages from this account.",
-            action=f"{BASE}/{account.id}/delete",
-            submit="Delete",
-            back=BASE,
-            top_errors=[],
-        ),
-    )
-
-
-@admin_page
-async def delete_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    return _confirm(request, session, await _account(request, session))
-
-
-@admin_page
-async def delete(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    account = await _account(request, session)
-    await request.app[RUNTIME].store.accounts.delete(session.principal.tenant, account.id)
-    raise web.HTTPSeeOther(BASE)
-
-
-@admin_page
+@forms.tenant_admin_page
 async def generate_token(request: web.Request, session: AdminSession) -> web.StreamResponse:
     """``{"token": …}`` for the form's script (the same token as the API's)."""
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     return web.json_response({"token": random_token()})
-
-
-PAGES = forms.Pages(index, new_form, create, edit_form, update, delete_form, delete)

@@ -22,11 +22,16 @@ from channels.cpaas import AlertRecipient, CpaasPlatform, HeaderVerification
 from channels.inteliquent import InteliquentClient
 from router.admin import forms
 from router.admin.session import AdminSession, admin_page
-from router.cpaas_api import DEFAULT_HEADER, LAST_ALERT_RECIPIENT, NO_ALERT_RECIPIENT
+from router.cpaas_api import (
+    DEFAULT_HEADER,
+    LAST_ALERT_RECIPIENT,
+    NO_ALERT_RECIPIENT,
+    PLATFORM_IN_USE,
+)
 from router.keys import RUNTIME
 from router.pages import render_page
 from router.runtime import Runtime
-from router.sms_outbound import platform_of
+from router.sms_outbound import numbers_on
 
 BASE = "/admin/cpaas-platforms"
 RECIPIENTS = "/admin/alert-recipients"
@@ -90,10 +95,8 @@ async def _connect_problem(rt: Runtime, platform: CpaasPlatform) -> str | None:
 # -- the list of both ------------------------------------------------------------------------
 
 
-@admin_page
+@forms.tenant_admin_page
 async def index(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     return await _list(request, session)
 
 
@@ -134,33 +137,23 @@ def _platform_form(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    fields = platform_fields()
-    errors = errors or {}
-    response = render_page(
+    return forms.form_page(
         request,
-        "admin/form.html",
-        forms.context(
-            session,
-            "cpaas",
-            heading=f"Edit {platform.name}" if platform else "Add CPaaS Platform",
-            lead="Inteliquent CPaaS platform for SMS and MMS. The credentials are checked"
-            " with the provider before anything is saved.",
-            action=f"{BASE}/{platform.id}" if platform else f"{BASE}/new",
-            hidden={},
-            fields=fields,
-            values=values,
-            errors=errors,
-            top_errors=forms.unplaced(errors, fields),
-            secrets_set=platform.public_view()["secrets"] if platform else {},
-            editing=platform is not None,
-            generated={},
-            token_buttons=(),
-            submit="Update" if platform else "Add Platform",
-            back=BASE,
-        ),
+        session,
+        "cpaas",
+        status=status,
+        heading=f"Edit {platform.name}" if platform else "Add CPaaS Platform",
+        lead="Inteliquent CPaaS platform for SMS and MMS. The credentials are checked"
+        " with the provider before anything is saved.",
+        action=f"{BASE}/{platform.id}" if platform else f"{BASE}/new",
+        fields=platform_fields(),
+        values=values,
+        errors=errors or {},
+        secrets_set=platform.public_view()["secrets"] if platform else {},
+        editing=platform is not None,
+        submit="Update" if platform else "Add Platform",
+        back=BASE,
     )
-    response.set_status(status)
-    return response
 
 
 async def _platform(request: web.Request, session: AdminSession) -> CpaasPlatform:
@@ -172,10 +165,8 @@ async def _platform(request: web.Request, session: AdminSession) -> CpaasPlatfor
     return found
 
 
-@admin_page
+@forms.tenant_admin_page
 async def new_platform(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     if not await rt.store.cpaas.alerting(session.principal.tenant):
         return await _list(request, session, NO_ALERT_RECIPIENT, 409)
@@ -216,10 +207,8 @@ async def _validated(
     return platform
 
 
-@admin_page
+@forms.tenant_admin_page
 async def create_platform(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     if not await rt.store.cpaas.alerting(tenant):
@@ -234,19 +223,15 @@ async def create_platform(request: web.Request, session: AdminSession) -> web.St
     raise web.HTTPSeeOther(BASE)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def edit_platform(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     platform = await _platform(request, session)
     values = forms.shown(platform, platform_fields())
     return _platform_form(request, session, platform=platform, values=values)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def update_platform(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     current = await _platform(request, session)
     platform = await _validated(request, session, current)
@@ -262,65 +247,50 @@ async def update_platform(request: web.Request, session: AdminSession) -> web.St
 def _confirm(
     request: web.Request,
     session: AdminSession,
+    doomed: CpaasPlatform | AlertRecipient,
     *,
-    heading: str,
-    question: str,
-    action: str,
     error: str = "",
     status: int = 200,
 ) -> web.Response:
-    response = render_page(
-        request,
-        "admin/confirm.html",
-        forms.context(
-            session,
-            "cpaas",
-            heading=heading,
-            question=question,
-            action=action,
-            submit="Delete",
-            back=BASE,
-            top_errors=[error] if error else [],
-        ),
-    )
-    response.set_status(status)
-    return response
-
-
-@admin_page
-async def delete_platform_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    platform = await _platform(request, session)
-    return _confirm(
+    if isinstance(doomed, CpaasPlatform):
+        heading, question = "Delete Platform", f"Delete the CPaaS platform {doomed.name!r}?"
+        action = f"{BASE}/{doomed.id}/delete"
+    else:
+        heading, question = "Delete alert recipient", f"Delete the alert recipient {doomed.email}?"
+        action = f"{RECIPIENTS}/{doomed.id}/delete"
+    return forms.confirm_page(
         request,
         session,
-        heading="Delete Platform",
-        question=f"Delete the CPaaS platform {platform.name!r}?",
-        action=f"{BASE}/{platform.id}/delete",
+        "cpaas",
+        error=error,
+        status=status,
+        heading=heading,
+        question=question,
+        action=action,
+        submit="Delete",
+        back=BASE,
     )
 
 
-@admin_page
+@forms.tenant_admin_page
+async def delete_platform_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    return _confirm(request, session, await _platform(request, session))
+
+
+@forms.tenant_admin_page
 async def delete_platform(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     platform = await _platform(request, session)
-    for number in await rt.store.cpaas.numbers(tenant):
-        used = await platform_of(rt.store, tenant, number)
-        if used is not None and used.id == platform.id:
-            return _confirm(
-                request,
-                session,
-                heading="Delete Platform",
-                question=f"Delete the CPaaS platform {platform.name!r}?",
-                action=f"{BASE}/{platform.id}/delete",
-                error=f"the CPaaS number {number.number} uses this platform; delete its"
-                " numbers first",
-                status=409,
-            )
+    in_use = await numbers_on(rt.store, platform)
+    if in_use:
+        return _confirm(
+            request,
+            session,
+            platform,
+            error=PLATFORM_IN_USE.format(number=in_use[0].number),
+            status=409,
+        )
     await rt.store.cpaas.delete_platform(tenant, platform.id)
     raise web.HTTPSeeOther(BASE)
 
@@ -337,34 +307,21 @@ def _recipient_form(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    fields = recipient_fields()
-    errors = errors or {}
-    response = render_page(
+    return forms.form_page(
         request,
-        "admin/form.html",
-        forms.context(
-            session,
-            "cpaas",
-            heading=f"Edit {recipient.name or recipient.email}"
-            if recipient
-            else "Add alert recipient",
-            lead="Admins who receive alert emails about CPaaS enablement.",
-            action=f"{RECIPIENTS}/{recipient.id}" if recipient else f"{RECIPIENTS}/new",
-            hidden={},
-            fields=fields,
-            values=values,
-            errors=errors,
-            top_errors=forms.unplaced(errors, fields),
-            secrets_set={},
-            editing=recipient is not None,
-            generated={},
-            token_buttons=(),
-            submit="Update" if recipient else "Add",
-            back=BASE,
-        ),
+        session,
+        "cpaas",
+        status=status,
+        heading=f"Edit {recipient.name or recipient.email}" if recipient else "Add alert recipient",
+        lead="Admins who receive alert emails about CPaaS enablement.",
+        action=f"{RECIPIENTS}/{recipient.id}" if recipient else f"{RECIPIENTS}/new",
+        fields=recipient_fields(),
+        values=values,
+        errors=errors or {},
+        editing=recipient is not None,
+        submit="Update" if recipient else "Add",
+        back=BASE,
     )
-    response.set_status(status)
-    return response
 
 
 async def _recipient(request: web.Request, session: AdminSession) -> AlertRecipient:
@@ -376,10 +333,8 @@ async def _recipient(request: web.Request, session: AdminSession) -> AlertRecipi
     return recipient
 
 
-@admin_page
+@forms.tenant_admin_page
 async def new_recipient(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     fields = recipient_fields()
     return _recipient_form(
         request, session, recipient=None, values=forms.shown({"send_alerts": True}, fields)
@@ -396,10 +351,8 @@ def _parse_recipient(
         return None, forms.field_errors(exc), forms.echoed(form, fields)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def create_recipient(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     base = {"id": uuid.uuid4().hex[:16], "tenant": session.principal.tenant}
     recipient, errors, values = _parse_recipient(await request.post(), base)
@@ -412,19 +365,15 @@ async def create_recipient(request: web.Request, session: AdminSession) -> web.S
     raise web.HTTPSeeOther(BASE)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def edit_recipient(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     recipient = await _recipient(request, session)
     values = forms.shown(recipient, recipient_fields())
     return _recipient_form(request, session, recipient=recipient, values=values)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def update_recipient(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     form = await request.post()
@@ -448,24 +397,13 @@ async def update_recipient(request: web.Request, session: AdminSession) -> web.S
     raise web.HTTPSeeOther(BASE)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_recipient_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    recipient = await _recipient(request, session)
-    return _confirm(
-        request,
-        session,
-        heading="Delete alert recipient",
-        question=f"Delete the alert recipient {recipient.email}?",
-        action=f"{RECIPIENTS}/{recipient.id}/delete",
-    )
+    return _confirm(request, session, await _recipient(request, session))
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_recipient(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     async with rt.store.cpaas.lock(tenant):
@@ -474,9 +412,7 @@ async def delete_recipient(request: web.Request, session: AdminSession) -> web.S
             return _confirm(
                 request,
                 session,
-                heading="Delete alert recipient",
-                question=f"Delete the alert recipient {recipient.email}?",
-                action=f"{RECIPIENTS}/{recipient.id}/delete",
+                recipient,
                 error=LAST_ALERT_RECIPIENT.format(done="deleted", doing="deleting"),
                 status=409,
             )

@@ -5,6 +5,8 @@ secret, default/on/off); ``submitted`` reads a posted form back into the dict th
 validates, keeping stored secrets when their input is left blank; ``field_errors`` maps a
 ``ValidationError`` to ``{field: message}`` (the error location, without discriminated-union
 tags, as in the API's error bodies) so each message is shown next to its input.
+``form_page`` and ``confirm_page`` render an object's form and a deletion's confirmation;
+``tenant_admin_page`` makes a handler a console page for tenant admins only.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from router.admin.session import CSRF_FIELD, AdminSession, forbidden
+from router.admin.session import CSRF_FIELD, AdminHandler, AdminSession, admin_page, forbidden
 from router.etag import etag_of
+from router.pages import render_page
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Kind = Literal["text", "number", "checkbox", "select", "secret", "tristate", "multi"]
@@ -197,6 +200,58 @@ def context(session: AdminSession, nav: str, **extra: Any) -> dict[str, Any]:
 
 def admins_only() -> web.Response:
     return forbidden("only tenant admins manage this page")
+
+
+def tenant_admin_page(handler: AdminHandler) -> Handler:
+    """A console page (``admin_page``) that only tenant admins may open (403 for others)."""
+
+    async def checked(request: web.Request, session: AdminSession) -> web.StreamResponse:
+        if not session.is_tenant_admin:
+            return admins_only()
+        return await handler(request, session)
+
+    return admin_page(checked)
+
+
+def form_page(
+    request: web.Request,
+    session: AdminSession,
+    nav: str,
+    *,
+    template: str = "admin/form.html",
+    status: int = 200,
+    **page: Any,
+) -> web.Response:
+    """An object's form (``page`` has heading, action, fields, values, submit, back, ...).
+    Left out: no hidden inputs, secrets, generated tokens or token buttons, no errors; the
+    errors no input shows go on top."""
+    fields: Collection[FormField] = page["fields"]
+    errors: dict[str, str] = page.setdefault("errors", {})
+    page.setdefault("top_errors", unplaced(errors, fields))
+    for key in ("hidden", "secrets_set", "generated"):
+        page.setdefault(key, {})
+    page.setdefault("token_buttons", ())
+    page.setdefault("editing", False)
+    response = render_page(request, template, context(session, nav, **page))
+    response.set_status(status)
+    return response
+
+
+def confirm_page(
+    request: web.Request,
+    session: AdminSession,
+    nav: str,
+    *,
+    error: str = "",
+    status: int = 200,
+    **page: Any,
+) -> web.Response:
+    """The confirmation of a deletion (``page`` has heading, question, action, submit, back),
+    shown again with ``error`` when the deletion was refused."""
+    page.setdefault("top_errors", [error] if error else [])
+    response = render_page(request, "admin/confirm.html", context(session, nav, **page))
+    response.set_status(status)
+    return response
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ provider, re-targeting and message deletion behave the same.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from channels.cpaas import (
 )
 from channels.errors import ChannelError
 from router.admin import forms
-from router.admin.session import AdminSession, admin_page
+from router.admin.session import AdminSession
 from router.config import TenantConfig
 from router.errors import ConflictError
 from router.keys import RUNTIME
@@ -136,10 +137,8 @@ def _row(number: CpaasNumber, tenant: TenantConfig) -> dict[str, Any]:
 # -- the list --------------------------------------------------------------------------------
 
 
-@admin_page
+@forms.tenant_admin_page
 async def index(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     tenant = _tenant(rt, session.principal.tenant)
     numbers = await rt.store.cpaas.numbers(session.principal.tenant)
@@ -189,41 +188,30 @@ def _form(
     notice: str = "",
     status: int = 200,
 ) -> web.Response:
-    errors = errors or {}
     tenant = _tenant(request.app[RUNTIME], session.principal.tenant)
-    response = render_page(
+    return forms.form_page(
         request,
-        "admin/number.html",
-        forms.context(
-            session,
-            "numbers",
-            heading=f"CPaaS number {number.number}" if number else "Add CPaaS Number",
-            lead="Configure a CPaaS number to be linked to a user or an SMS media stream. "
-            + HELP["pending"],
-            action=f"{BASE}/{number.number}" if number else f"{BASE}/new",
-            hidden={},
-            fields=fields,
-            values=values,
-            errors=errors,
-            top_errors=forms.unplaced(errors, fields),
-            secrets_set={},
-            editing=number is not None,
-            generated={},
-            token_buttons=(),
-            submit="Update" if number else "Add Number",
-            back=BASE,
-            row=_row(number, tenant) if number else None,
-            notice=notice,
-        ),
+        session,
+        "numbers",
+        template="admin/number.html",
+        status=status,
+        heading=f"CPaaS number {number.number}" if number else "Add CPaaS Number",
+        lead="Configure a CPaaS number to be linked to a user or an SMS media stream. "
+        + HELP["pending"],
+        action=f"{BASE}/{number.number}" if number else f"{BASE}/new",
+        fields=fields,
+        values=values,
+        errors=errors or {},
+        editing=number is not None,
+        submit="Update" if number else "Add Number",
+        back=BASE,
+        row=_row(number, tenant) if number else None,
+        notice=notice,
     )
-    response.set_status(status)
-    return response
 
 
-@admin_page
+@forms.tenant_admin_page
 async def new_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     platforms = await rt.store.cpaas.platforms(session.principal.tenant)
     fields = _fields(_tenant(rt, session.principal.tenant), platforms)
@@ -232,10 +220,8 @@ async def new_form(request: web.Request, session: AdminSession) -> web.StreamRes
     return _form(request, session, number=None, fields=fields, values=values, errors=errors)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def create(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     who = session.principal.tenant
     tenant = _tenant(rt, who)
@@ -243,43 +229,35 @@ async def create(request: web.Request, session: AdminSession) -> web.StreamRespo
     fields = _fields(tenant, platforms)
     form = await request.post()
     values = forms.echoed(form, fields)
-
-    def again(errors: dict[str, str], status: int) -> web.Response:
-        return _form(
-            request,
-            session,
-            number=None,
-            fields=fields,
-            values=values,
-            errors=errors,
-            status=status,
-        )
+    again = partial(_form, request, session, number=None, fields=fields, values=values)
 
     try:
         number = CpaasNumber.model_validate(
             _with_target(forms.submitted(form, fields, {"tenant": who}))
         )
     except ValidationError as exc:
-        return again(forms.field_errors(exc, ("user", "stream")), 400)
+        return again(errors=forms.field_errors(exc, ("user", "stream")), status=400)
     problem = target_problem(tenant, number.target)
     if problem is not None:
-        return again({"target": problem[0]}, 400)
+        return again(errors={"target": problem[0]}, status=400)
     chosen = [p for p in platforms if p.id == number.platform] if number.platform else platforms
     if len(chosen) != 1:
         message = (
             "the tenant has no CPaaS platform; add one first" if not platforms else "choose one"
         )
-        return again({"platform" if platforms else "": message}, 400)
+        return again(errors={"platform" if platforms else "": message}, status=400)
     platform = chosen[0]
     number = number.model_copy(update={"platform": platform.id})
     try:
         await rt.numbers.create(number, platform, public_base(request, rt.settings))
     except ConflictError as exc:
-        return again({"number": exc.message}, 409)
+        return again(errors={"number": exc.message}, status=409)
     except NotOnAccount as exc:
-        return again({"number": str(exc)}, 400)
+        return again(errors={"number": str(exc)}, status=400)
     except ChannelError as exc:
-        return again({"": f"could not check the number on the CPaaS platform: {exc}"}, 502)
+        return again(
+            errors={"": f"could not check the number on the CPaaS platform: {exc}"}, status=502
+        )
     raise web.HTTPSeeOther(f"{BASE}/{number.number}")
 
 
@@ -325,56 +303,40 @@ async def _detail(
     )
 
 
-@admin_page
+@forms.tenant_admin_page
 async def edit_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     return await _detail(request, session, await _number(request, session))
 
 
-@admin_page
+@forms.tenant_admin_page
 async def update(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     current = await _number(request, session)
     tenant = _tenant(rt, session.principal.tenant)
     fields = _fields(tenant, None)
     form = await request.post()
-
-    def again(errors: dict[str, str], status: int) -> web.Response:
-        values = forms.echoed(form, fields)
-        return _form(
-            request,
-            session,
-            number=current,
-            fields=fields,
-            values=values,
-            errors=errors,
-            status=status,
-        )
+    values = forms.echoed(form, fields)
+    again = partial(_form, request, session, number=current, fields=fields, values=values)
 
     base = current.model_dump(mode="json")
     try:
         edited = CpaasNumber.model_validate(_with_target(forms.submitted(form, fields, base)))
     except ValidationError as exc:
-        return again(forms.field_errors(exc, ("user", "stream")), 400)
+        return again(errors=forms.field_errors(exc, ("user", "stream")), status=400)
     problem = target_problem(tenant, edited.target)
     if edited.target != current.target and problem is not None:
-        return again({"target": problem[0]}, 400)
+        return again(errors={"target": problem[0]}, status=400)
     platform = await rt.store.cpaas.platform(session.principal.tenant, current.platform)
     try:
         await rt.numbers.update(current, edited, platform)
     except ConflictError as exc:
-        return again({"": exc.message}, 409)
+        return again(errors={"": exc.message}, status=409)
     raise web.HTTPSeeOther(f"{BASE}/{current.number}")
 
 
-@admin_page
+@forms.tenant_admin_page
 async def reset_opt_in(request: web.Request, session: AdminSession) -> web.StreamResponse:
     """The "Reset Opt-In State" button: the user is asked again."""
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = request.app[RUNTIME]
     current = await _number(request, session)
     platform = await rt.store.cpaas.platform(session.principal.tenant, current.platform)
@@ -407,36 +369,28 @@ def _confirm(
         "delete-messages": f"Delete every saved message of {number.number}? Open"
         " conversations on it are closed first.",
     }[what]
-    response = render_page(
+    return forms.confirm_page(
         request,
-        "admin/confirm.html",
-        forms.context(
-            session,
-            "numbers",
-            heading="Delete Number" if what == "delete" else "Delete Messages",
-            question=question,
-            action=f"{BASE}/{number.number}/{what}",
-            submit="Delete Number" if what == "delete" else "Delete Messages",
-            back=f"{BASE}/{number.number}",
-            top_errors=[error] if error else [],
-        ),
+        session,
+        "numbers",
+        error=error,
+        status=status,
+        heading="Delete Number" if what == "delete" else "Delete Messages",
+        question=question,
+        action=f"{BASE}/{number.number}/{what}",
+        submit="Delete Number" if what == "delete" else "Delete Messages",
+        back=f"{BASE}/{number.number}",
     )
-    response.set_status(status)
-    return response
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_messages_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     return _confirm(request, session, await _number(request, session), what="delete-messages")
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_messages(request: web.Request, session: AdminSession) -> web.StreamResponse:
     """The "Delete Messages" button: every stored conversation on the number goes."""
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     current = await _number(request, session)
     deleted = await request.app[RUNTIME].numbers.delete_messages(
         session.principal.tenant, current.number
@@ -445,17 +399,13 @@ async def delete_messages(request: web.Request, session: AdminSession) -> web.St
     return await _detail(request, session, current, notice=notice)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     return _confirm(request, session, await _number(request, session), what="delete")
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     current = await _number(request, session)
     try:
         await request.app[RUNTIME].numbers.delete(session.principal.tenant, current.number)

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from router import people_api as people
 from router.admin import forms
@@ -26,8 +26,10 @@ from router.people_models import (
     NotReadyReasons,
     QueueChange,
     QueueInput,
+    QueueView,
     UserChange,
     UserInput,
+    UserView,
 )
 from router.runtime import Runtime
 from router.store.directory import QueueRecord, UserRecord
@@ -70,42 +72,18 @@ def _rt(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
 
-def _render(
-    request: web.Request,
-    session: AdminSession,
-    nav: str,
-    *,
-    status: int = 200,
-    **page: Any,
-) -> web.Response:
-    fields: list[forms.FormField] = page["fields"]
-    errors: dict[str, str] = page.setdefault("errors", {})
-    page.setdefault("top_errors", forms.unplaced(errors, fields))
-    for key in ("hidden", "secrets_set", "generated"):
-        page.setdefault(key, {})
-    page.setdefault("token_buttons", ())
-    page.setdefault("editing", False)
-    response = render_page(request, "admin/form.html", forms.context(session, nav, **page))
-    response.set_status(status)
-    return response
-
-
 def _split(raw: object) -> list[str]:
     return [part.strip() for part in str(raw or "").split(",") if part.strip()]
 
 
-def _confirm(
-    request: web.Request,
-    session: AdminSession,
-    nav: str,
-    *,
-    status: int = 200,
-    **page: Any,
-) -> web.Response:
-    page.setdefault("top_errors", [])
-    response = render_page(request, "admin/confirm.html", forms.context(session, nav, **page))
-    response.set_status(status)
-    return response
+def _version(view: BaseModel | None) -> dict[str, str]:
+    """The edit form's hidden inputs: the version of the object's API view (none to add)."""
+    return {forms.VERSION_FIELD: forms.version_of(view.model_dump(mode="json"))} if view else {}
+
+
+def _refused(refusal: people.Refusal) -> dict[str, str]:
+    """A refusal of ``router.people_api`` as the form's errors (without its field prefix)."""
+    return {refusal.field or "": refusal.message.split(": ", 1)[-1]}
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -159,10 +137,8 @@ async def _user(request: web.Request, session: AdminSession) -> UserRecord:
     return user
 
 
-@admin_page
+@forms.tenant_admin_page
 async def users(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     records = await rt.directory.records.users(tenant)
     views = [await people.user_view(rt, tenant, records[u]) for u in sorted(records)]
@@ -176,16 +152,15 @@ async def users(request: web.Request, session: AdminSession) -> web.StreamRespon
 def _user_form(
     request: web.Request,
     session: AdminSession,
-    user: UserRecord | None,
+    user: UserView | None,
     values: dict[str, Any],
     *,
     errors: dict[str, str] | None = None,
-    secret_set: bool = False,
-    version: str = "",
     status: int = 200,
 ) -> web.Response:
-    fields = _user_fields(_rt(request), session.principal.tenant, new=user is None)
-    return _render(
+    """The form adding a user (``user`` None) or editing ``user``."""
+    secret_set = user is not None and user.secret_set
+    return forms.form_page(
         request,
         session,
         "users",
@@ -194,8 +169,8 @@ def _user_form(
         lead="People sign in to the agent desktop or this console; API users get tokens with"
         " the client-credentials grant.",
         action=f"{USERS}/{user.username}" if user else f"{USERS}/new",
-        hidden={forms.VERSION_FIELD: version} if user else {},
-        fields=fields,
+        hidden=_version(user),
+        fields=_user_fields(_rt(request), session.principal.tenant, new=user is None),
         values=values,
         errors=errors or {},
         secrets_set={"password": secret_set, "client_secret": secret_set},
@@ -205,18 +180,14 @@ def _user_form(
     )
 
 
-@admin_page
+@forms.tenant_admin_page
 async def new_user_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     values = {"role": "agent", "capacity": "1", "queues": [], "privileges": []}
     return _user_form(request, session, None, values)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def create_user(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     form = await request.post()
     fields = _user_fields(rt, tenant, new=True)
@@ -228,41 +199,29 @@ async def create_user(request: web.Request, session: AdminSession) -> web.Stream
         return _user_form(request, session, None, values, errors=errors, status=400)
     user = await people.add_user(rt, tenant, data)
     if isinstance(user, people.Refusal):
-        errors = {user.field or "": user.message.split(": ", 1)[-1]}
-        return _user_form(request, session, None, values, errors=errors, status=user.status)
+        return _user_form(request, session, None, values, errors=_refused(user), status=user.status)
     raise web.HTTPSeeOther(USERS)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def edit_user_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     user = await _user(request, session)
     view = await people.user_view(rt, tenant, user)
-    version = forms.version_of(view.model_dump(mode="json"))
-    return _user_form(
-        request, session, user, _user_values(user), secret_set=view.secret_set, version=version
-    )
+    return _user_form(request, session, view, _user_values(user))
 
 
-@admin_page
+@forms.tenant_admin_page
 async def update_user(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     user = await _user(request, session)
     view = await people.user_view(rt, tenant, user)
     form = await request.post()
     fields = _user_fields(rt, tenant, new=False)
-    values = forms.echoed(form, fields)
-    version = forms.version_of(view.model_dump(mode="json"))
 
     def again(errors: dict[str, str], status: int) -> web.Response:
-        return _user_form(
-            request, session, user, values, errors=errors, status=status,
-            secret_set=view.secret_set, version=version,
-        )  # fmt: skip
+        values = forms.echoed(form, fields)
+        return _user_form(request, session, view, values, errors=errors, status=status)
 
     if forms.is_stale(form, view.model_dump(mode="json")):
         errors = {"": "Someone changed this user since you opened the form; reload it."}
@@ -275,17 +234,14 @@ async def update_user(request: web.Request, session: AdminSession) -> web.Stream
         return again(errors, 400)
     updated = await people.change_user(rt, tenant, user, data)
     if isinstance(updated, people.Refusal):
-        errors = {updated.field or "": updated.message.split(": ", 1)[-1]}
-        return again(errors, 400)
+        return again(_refused(updated), 400)
     raise web.HTTPSeeOther(USERS)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_user_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     user = await _user(request, session)
-    return _confirm(
+    return forms.confirm_page(
         request,
         session,
         "users",
@@ -298,14 +254,11 @@ async def delete_user_form(request: web.Request, session: AdminSession) -> web.S
     )
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_user(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     user = await _user(request, session)
     await people.remove_user(rt, tenant, user)
-    await rt.directory.changed()
     raise web.HTTPSeeOther(USERS)
 
 
@@ -332,10 +285,8 @@ async def _queue(request: web.Request, session: AdminSession) -> QueueRecord:
     return queues[queue_id]
 
 
-@admin_page
+@forms.tenant_admin_page
 async def queues(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     records = await rt.directory.records.queues(tenant)
     views = [await people.queue_view(rt, tenant, records[q]) for q in sorted(records)]
@@ -347,15 +298,15 @@ async def queues(request: web.Request, session: AdminSession) -> web.StreamRespo
 async def _queue_form(
     request: web.Request,
     session: AdminSession,
-    queue: QueueRecord | None,
+    queue: QueueView | None,
     values: dict[str, Any],
     *,
     errors: dict[str, str] | None = None,
-    version: str = "",
     status: int = 200,
 ) -> web.Response:
+    """The form adding a queue (``queue`` None) or editing ``queue``."""
     fields = await _queue_fields(_rt(request), session.principal.tenant, new=queue is None)
-    return _render(
+    return forms.form_page(
         request,
         session,
         "queues",
@@ -363,7 +314,7 @@ async def _queue_form(
         heading=f"Edit queue {queue.id}" if queue else "Add queue",
         lead="Media streams route conversations into queues; the members take them.",
         action=f"{QUEUES}/{queue.id}" if queue else f"{QUEUES}/new",
-        hidden={forms.VERSION_FIELD: version} if queue else {},
+        hidden=_version(queue),
         fields=fields,
         values=values,
         errors=errors or {},
@@ -372,17 +323,13 @@ async def _queue_form(
     )
 
 
-@admin_page
+@forms.tenant_admin_page
 async def new_queue_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     return await _queue_form(request, session, None, {"offer_timeout_seconds": "30", "members": []})
 
 
-@admin_page
+@forms.tenant_admin_page
 async def create_queue(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     form = await request.post()
     fields = await _queue_fields(rt, tenant, new=True)
@@ -399,82 +346,76 @@ async def create_queue(request: web.Request, session: AdminSession) -> web.Strea
     raise web.HTTPSeeOther(QUEUES)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def edit_queue_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     queue = await _queue(request, session)
-    view = (await people.queue_view(rt, tenant, queue)).model_dump(mode="json")
-    values = {**view, "offer_timeout_seconds": str(queue.offer_timeout_seconds)}
-    return await _queue_form(request, session, queue, values, version=forms.version_of(view))
+    view = await people.queue_view(rt, tenant, queue)
+    values = {
+        **view.model_dump(mode="json"),
+        "offer_timeout_seconds": str(queue.offer_timeout_seconds),
+    }
+    return await _queue_form(request, session, view, values)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def update_queue(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     queue = await _queue(request, session)
-    view = (await people.queue_view(rt, tenant, queue)).model_dump(mode="json")
+    view = await people.queue_view(rt, tenant, queue)
+    stored = view.model_dump(mode="json")
     form = await request.post()
     fields = await _queue_fields(rt, tenant, new=False)
-    values = forms.echoed(form, fields)
-    version = forms.version_of(view)
-    if forms.is_stale(form, view):
+
+    async def again(errors: dict[str, str], status: int) -> web.Response:
+        values = forms.echoed(form, fields)
+        return await _queue_form(request, session, view, values, errors=errors, status=status)
+
+    if forms.is_stale(form, stored):
         errors = {"": "Someone changed this queue since you opened the form; reload it."}
-        return await _queue_form(
-            request, session, queue, values, errors=errors, version=version, status=409
-        )
-    base = {k: v for k, v in view.items() if k != "id"}
+        return await again(errors, 409)
+    base = {k: v for k, v in stored.items() if k != "id"}
     try:
         data = QueueChange.model_validate(forms.submitted(form, fields, base))
     except ValidationError as exc:
-        errors = forms.field_errors(exc)
-        return await _queue_form(
-            request, session, queue, values, errors=errors, version=version, status=400
-        )
+        return await again(forms.field_errors(exc), 400)
     await people.save_queue(rt, tenant, data, queue.id)
     raise web.HTTPSeeOther(QUEUES)
 
 
-@admin_page
-async def delete_queue_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
-    queue = await _queue(request, session)
-    return _confirm(
+def _delete_queue_page(
+    request: web.Request, session: AdminSession, queue: QueueRecord, error: str = ""
+) -> web.Response:
+    """The confirmation of deleting ``queue``; with ``error``, why it cannot be deleted now."""
+    question = f"Delete the queue {queue.id}? Its agents stop serving it."
+    if error:
+        question = f"The queue {queue.id} cannot be deleted now."
+    return forms.confirm_page(
         request,
         session,
         "queues",
+        error=error,
+        status=409 if error else 200,
         heading="Delete queue",
-        question=f"Delete the queue {queue.id}? Its agents stop serving it.",
+        question=question,
         action=f"{QUEUES}/{queue.id}/delete",
         submit="Delete",
         back=QUEUES,
     )
 
 
-@admin_page
+@forms.tenant_admin_page
+async def delete_queue_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
+    return _delete_queue_page(request, session, await _queue(request, session))
+
+
+@forms.tenant_admin_page
 async def delete_queue(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt, tenant = _rt(request), session.principal.tenant
     queue = await _queue(request, session)
     reason = await people.queue_in_use(rt, tenant, queue.id)
     if reason is not None:
-        return _confirm(
-            request,
-            session,
-            "queues",
-            status=409,
-            heading="Delete queue",
-            question=f"The queue {queue.id} cannot be deleted now.",
-            top_errors=[reason],
-            action=f"{QUEUES}/{queue.id}/delete",
-            submit="Delete",
-            back=QUEUES,
-        )
+        return _delete_queue_page(request, session, queue, reason)
     await people.remove_queue(rt, tenant, queue.id)
     raise web.HTTPSeeOther(QUEUES)
 
@@ -501,7 +442,7 @@ def _reasons_form(
     notice: str = "",
     status: int = 200,
 ) -> web.Response:
-    return _render(
+    return forms.form_page(
         request,
         session,
         "reasons",
@@ -518,19 +459,15 @@ def _reasons_form(
     )
 
 
-@admin_page
+@forms.tenant_admin_page
 async def reasons_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     record = await _rt(request).directory.records.tenant(session.principal.tenant)
     reasons = record.not_ready_reasons if record else ()
     return _reasons_form(request, session, {"reasons": ", ".join(reasons)})
 
 
-@admin_page
+@forms.tenant_admin_page
 async def update_reasons(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return forms.admins_only()
     rt = _rt(request)
     form = await request.post()
     values = {"reasons": str(form.get("reasons", ""))}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -73,10 +73,13 @@ def clear_cookie(response: web.StreamResponse, name: str) -> None:
     response.del_cookie(name, path=COOKIE_PATH)
 
 
-async def current(request: web.Request) -> AdminSession | None:
+async def current(
+    request: web.Request, roles: Collection[str] = CONSOLE_ROLES
+) -> AdminSession | None:
+    """The request's console session, if its cookie holds a live token of one of ``roles``."""
     token = request.cookies.get(COOKIE)
     principal = await request.app[RUNTIME].tokens.resolve(token)
-    if token is None or principal is None or principal.role not in CONSOLE_ROLES:
+    if token is None or principal is None or principal.role not in roles:
         return None
     return AdminSession(principal, token, csrf_for(request, token))
 

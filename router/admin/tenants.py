@@ -24,6 +24,7 @@ from router.admin.session import (
     clear_cookie,
     csrf_for,
     csrf_ok,
+    current,
     forbidden,
     new_login_nonce,
     set_cookie,
@@ -54,11 +55,9 @@ def system_page(handler: SystemHandler) -> Callable[[web.Request], Awaitable[web
     """Require a system admin's console session; on POST also its CSRF token."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        token = request.cookies.get(COOKIE)
-        principal = await _rt(request).tokens.resolve(token)
-        if token is None or principal is None or principal.role != "system_admin":
+        session = await current(request, ("system_admin",))
+        if session is None:
             raise web.HTTPSeeOther(LOGIN)
-        session = AdminSession(principal, token, csrf_for(request, token))
         if request.method not in ("GET", "HEAD"):
             form = await request.post()
             if not csrf_ok(session.csrf, form.get(CSRF_FIELD)):
@@ -84,6 +83,7 @@ def _login_page(
             "csrf_field": CSRF_FIELD,
             "csrf": csrf_for(request, nonce, "system-login"),
             "error": error,
+            "values": {"username": ""},
         },
     )
     response.set_status(status)
@@ -135,16 +135,6 @@ def _fields(*, new: bool) -> list[forms.FormField]:
     ]
 
 
-def _context(session: AdminSession, **extra: Any) -> dict[str, Any]:
-    return {
-        "nav_active": "admin",
-        "who": session.principal,
-        "csrf_field": CSRF_FIELD,
-        "csrf": session.csrf,
-        **extra,
-    }
-
-
 def _data(form: Any, fields: list[forms.FormField], base: dict[str, Any]) -> dict[str, Any]:
     data = forms.submitted(form, fields, base)
     raw = str(form.get("not_ready_reasons", ""))
@@ -161,31 +151,23 @@ def _form(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    fields = _fields(new=record is None)
-    errors = errors or {}
     version = forms.version_of(record.model_dump(mode="json")) if record else ""
-    response = render_page(
+    return forms.form_page(
         request,
-        "admin/system_form.html",
-        _context(
-            session,
-            heading=f"Edit tenant {record.id}" if record else "Add tenant",
-            action=f"{TENANTS}/{record.id}" if record else f"{TENANTS}/new",
-            hidden={forms.VERSION_FIELD: version} if record else {},
-            fields=fields,
-            values=values,
-            errors=errors,
-            top_errors=forms.unplaced(errors, fields),
-            secrets_set={},
-            generated={},
-            token_buttons=(),
-            editing=record is not None,
-            submit="Apply" if record else "Add",
-            back=TENANTS,
-        ),
+        session,
+        "tenants",
+        status=status,
+        heading=f"Edit tenant {record.id}" if record else "Add tenant",
+        lead="",
+        action=f"{TENANTS}/{record.id}" if record else f"{TENANTS}/new",
+        hidden={forms.VERSION_FIELD: version} if record else {},
+        fields=_fields(new=record is None),
+        values=values,
+        errors=errors or {},
+        editing=record is not None,
+        submit="Apply" if record else "Add",
+        back=TENANTS,
     )
-    response.set_status(status)
-    return response
 
 
 def _values(record: TenantRecord) -> dict[str, Any]:
@@ -208,7 +190,9 @@ async def index(request: web.Request, session: AdminSession) -> web.StreamRespon
     rt = _rt(request)
     records = await rt.directory.records.tenants()
     views = [people.tenant_view(rt, records[t]) for t in sorted(records)]
-    return render_page(request, "admin/tenants.html", _context(session, tenants=views))
+    return render_page(
+        request, "admin/tenants.html", forms.context(session, "tenants", tenants=views)
+    )
 
 
 @system_page
@@ -261,30 +245,26 @@ async def update(request: web.Request, session: AdminSession) -> web.StreamRespo
 
 
 def _confirm(
-    request: web.Request, session: AdminSession, record: TenantRecord, errors: list[str]
+    request: web.Request, session: AdminSession, record: TenantRecord, error: str = ""
 ) -> web.Response:
-    response = render_page(
+    return forms.confirm_page(
         request,
-        "admin/system_confirm.html",
-        _context(
-            session,
-            heading="Delete tenant",
-            question=f"Delete the tenant {record.id} with its queues and users? Its users can"
-            " no longer sign in.",
-            top_errors=errors,
-            action=f"{TENANTS}/{record.id}/delete",
-            submit="Delete",
-            back=TENANTS,
-        ),
+        session,
+        "tenants",
+        error=error,
+        status=409 if error else 200,
+        heading="Delete tenant",
+        question=f"Delete the tenant {record.id} with its queues and users? Its users can"
+        " no longer sign in.",
+        action=f"{TENANTS}/{record.id}/delete",
+        submit="Delete",
+        back=TENANTS,
     )
-    if errors:
-        response.set_status(409)
-    return response
 
 
 @system_page
 async def delete_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    return _confirm(request, session, await _tenant(request), [])
+    return _confirm(request, session, await _tenant(request))
 
 
 @system_page
@@ -292,7 +272,7 @@ async def delete(request: web.Request, session: AdminSession) -> web.StreamRespo
     record = await _tenant(request)
     refused = await people.remove_tenant(_rt(request), record.id)
     if refused is not None:
-        return _confirm(request, session, record, [refused])
+        return _confirm(request, session, record, refused)
     raise web.HTTPSeeOther(TENANTS)
 
 

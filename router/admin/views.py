@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.admin.forms import context
 from router.admin.session import (
     CONSOLE_ROLES,
     COOKIE,
@@ -41,18 +42,6 @@ STAT_FIELDS = (
     ("working_agents", "Working"),
     ("active_agents", "Active"),
 )
-
-
-def _context(session: AdminSession, nav: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "nav_active": "admin",
-        "admin_nav": nav,
-        "who": session.principal,
-        "is_tenant_admin": session.is_tenant_admin,
-        "csrf_field": CSRF_FIELD,
-        "csrf": session.csrf,
-        **extra,
-    }
 
 
 # -- login / logout --------------------------------------------------------------------------
@@ -146,7 +135,7 @@ async def dashboard(request: web.Request, session: AdminSession) -> web.StreamRe
     return render_page(
         request,
         "admin/dashboard.html",
-        _context(session, "dashboard", queues=queues, fields=STAT_FIELDS),
+        context(session, "dashboard", queues=queues, fields=STAT_FIELDS),
     )
 
 

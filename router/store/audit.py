@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from router.errors import StoreError
 from router.models import Frozen
-from router.store.base import tenant_prefix
+from router.store.base import epoch_ms, tenant_prefix
 
 DEFAULT_MAX_ENTRIES = 10_000
 
@@ -51,10 +51,6 @@ class AuditFilter(Frozen):
     until: datetime | None = None
 
 
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
 class AuditStore:
     def __init__(self, client: aioredis.Redis, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self._r = client
@@ -80,8 +76,8 @@ class AuditStore:
         self, tenant: str, query: AuditFilter, *, limit: int, offset: int
     ) -> tuple[tuple[AuditEntry, ...], int]:
         """Matching entries newest first: (one page, number of matches)."""
-        high = f"{_ms(query.until)}-18446744073709551615" if query.until else "+"
-        low = f"{_ms(query.since)}-0" if query.since else "-"
+        high = f"{epoch_ms(query.until)}-18446744073709551615" if query.until else "+"
+        low = f"{epoch_ms(query.since)}-0" if query.since else "-"
         try:
             rows = await self._r.xrevrange(tenant_prefix(tenant) + "audit", high, low)
         except RedisError as exc:

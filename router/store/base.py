@@ -28,7 +28,9 @@ reached through another tenant's keys. Layout (P = tenant prefix):
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from importlib import resources
 
 from router.models import AgentState, Frozen
 
@@ -110,3 +112,18 @@ class Credential(Frozen):
     role: str
     kind: str  # agent | api
     privileges: tuple[str, ...] = ()
+
+
+def script_source(name: str, *, lib: bool = False) -> str:
+    """The text of ``scripts/{name}.lua`` as it is registered: with ``lib.lua`` (the shared
+    helpers) prepended when ``lib``."""
+    scripts = resources.files("router.store") / "scripts"
+    text = (scripts / f"{name}.lua").read_text("utf-8")
+    if lib:
+        return (scripts / "lib.lua").read_text("utf-8") + "\n" + text
+    return text
+
+
+def epoch_ms(value: datetime) -> int:
+    """``value`` as milliseconds since the epoch (scores and script arguments)."""
+    return int(value.timestamp() * 1000)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from importlib import resources
 from typing import Literal
 
 import redis.asyncio as aioredis
@@ -24,7 +23,7 @@ from redis.exceptions import RedisError
 
 from router.errors import StoreError
 from router.models import ChannelKind, Frozen
-from router.store.base import tenant_prefix
+from router.store.base import script_source, tenant_prefix
 
 _DIGITS = re.compile(r"\D")
 
@@ -72,14 +71,10 @@ class PairState(Frozen):
     blocked: BlockRecord | None = None
 
 
-def _script(name: str) -> str:
-    return (resources.files("router.store") / "scripts" / f"{name}.lua").read_text("utf-8")
-
-
 class ConsentStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
-        self._change = client.register_script(_script("consent_change"))
+        self._change = client.register_script(script_source("consent_change"))
 
     @staticmethod
     def _key(tenant: str, channel: ChannelKind, account: str) -> str:

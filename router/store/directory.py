@@ -16,13 +16,14 @@ or client secret lives only as a scrypt hash in its credential (``P cred:{userna
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import redis.asyncio as aioredis
 
 from router.models import Frozen
 from router.store.base import tenant_prefix
+from router.store.follower import Follower
 
 TENANTS = "sb:dir:tenants"
 VERSION = "sb:dir:ver"
@@ -143,11 +144,6 @@ class DirectoryStore:
         await self._r.publish(CHANNEL, str(version))
         return version
 
-    async def changes(self) -> AsyncIterator[int]:
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(CHANNEL)
-        try:
-            async for item in pubsub.listen():
-                yield int(item["data"])
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def follower(self, check: Callable[[], Awaitable[object]]) -> Follower:
+        """Runs ``check`` on every announced change and every tick once started."""
+        return Follower(self._r, CHANNEL, check)

@@ -9,14 +9,13 @@ or held in state ``new`` while the user has not accepted SMS on the number.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from channels.cpaas import CpaasNumber
 from router.errors import StoreError
-from router.store.base import tenant_prefix
+from router.store.base import script_source, tenant_prefix
 
 # ARGV: 1 global number key, 2 tenant's number key, 3 tenant's number set, 4 tenant,
 #       5 number, 6 number json. A number belongs to one tenant, and is created once.
@@ -31,16 +30,11 @@ return 1
 """
 
 
-def _script(name: str) -> str:
-    return (resources.files("router.store") / "scripts" / f"{name}.lua").read_text("utf-8")
-
-
 class InboxStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
-        lib = _script("lib")
-        self._assign = client.register_script(lib + "\n" + _script("assign_held"))
-        self._delete = client.register_script(lib + "\n" + _script("delete_session"))
+        self._assign = client.register_script(script_source("assign_held", lib=True))
+        self._delete = client.register_script(script_source("delete_session", lib=True))
         self._create = client.register_script(CREATE_NUMBER_SCRIPT)
 
     async def session_ids(self, tenant: str, account: str) -> list[str]:

@@ -11,7 +11,7 @@ announced on ``{owner prefix}s:changes`` with the new count, so a process's copi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
@@ -19,6 +19,7 @@ from redis.exceptions import RedisError, WatchError
 
 from router.errors import ConflictError
 from router.store.base import tenant_prefix
+from router.store.follower import Follower
 
 
 class Named(Protocol):
@@ -129,19 +130,9 @@ class NamedObjects(Generic[T]):
         """The change counter: it moves on every change, from any process."""
         return int(await self._r.get(self.version_key) or 0)
 
-    async def changes(self, subscribed: Callable[[], None] | None = None) -> AsyncIterator[int]:
-        """The change counter after every change announced from now on (``subscribed`` is
-        called once announcements are being received)."""
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self.changes_channel)
-        if subscribed is not None:
-            subscribed()
-        try:
-            async for item in pubsub.listen():
-                with contextlib.suppress(ValueError):
-                    yield int(item["data"])
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def follower(self, check: Callable[[], Awaitable[object]]) -> Follower:
+        """Runs ``check`` on every announced change and every tick once started."""
+        return Follower(self._r, self.changes_channel, check)
 
     async def _announce(self, version: int) -> None:
         for callback in self.on_change:

@@ -12,7 +12,6 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -47,6 +46,8 @@ from router.store.base import (
     OfferResult,
     ReleaseResult,
     Timer,
+    epoch_ms,
+    script_source,
     tenant_prefix,
 )
 from router.store.bots import BotStore
@@ -81,17 +82,13 @@ MISSED_OFFER = "Missed offer"
 
 
 def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
+    return epoch_ms(datetime.now(UTC))
 
 
 def _dt(ms: str | int | None) -> datetime | None:
     if ms in (None, ""):
         return None
     return datetime.fromtimestamp(int(float(ms)) / 1000, UTC)
-
-
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
 
 
 def _s(value: Any) -> str | None:
@@ -115,9 +112,8 @@ class RedisStore:
         self.events = EventSubscriptionStore(client)
         self.transcripts = TranscriptStore(client)
         self.audit = AuditStore(client)
-        lib = _read_script("lib")
         self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(lib + "\n" + _read_script(name)) for name in _SCRIPTS
+            name: client.register_script(script_source(name, lib=True)) for name in _SCRIPTS
         }
 
     @classmethod
@@ -253,7 +249,7 @@ class RedisStore:
             "offer",
             [
                 tenant_prefix(tenant), tenant, session_id, str(epoch), offer_id, now_ms(),
-                _ms(expires), preferred_agent or "",
+                epoch_ms(expires), preferred_agent or "",
             ],
         )  # fmt: skip
         if r[0] == "offered":
@@ -563,10 +559,6 @@ class RedisStore:
                 yield tenant, queue
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-
-def _read_script(name: str) -> str:
-    return (resources.files("router.store") / "scripts" / f"{name}.lua").read_text("utf-8")
 
 
 def _history_json(message: Message) -> str:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import resources
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from router.errors import StoreError
 from router.models import ChannelKind, Party
-from router.store.base import tenant_prefix
+from router.store.base import script_source, tenant_prefix
 
 MESSAGE_INDEX_TTL = 90 * 24 * 3600
 
@@ -25,8 +24,7 @@ MESSAGE_INDEX_TTL = 90 * 24 * 3600
 class SmsStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
-        source = resources.files("router.store") / "scripts" / "open_outbound.lua"
-        self._open = client.register_script(source.read_text("utf-8"))
+        self._open = client.register_script(script_source("open_outbound"))
 
     async def open_outbound_session(
         self, tenant: str, *, stream: str, channel: ChannelKind, account: str, party: Party,

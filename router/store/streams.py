@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from router.config import MediaStreamConfig
 from router.store.base import tenant_prefix
+from router.store.follower import Follower
 from router.store.named import StaleObject
 
 VERSION_KEY = "sb:streams:version"
@@ -113,13 +114,6 @@ class StreamStore:
         with contextlib.suppress(RedisError):
             await self._r.publish(CHANGES_CHANNEL, f"{tenant}|{stream_id}")
 
-    async def changes(self) -> AsyncIterator[tuple[str, str]]:
-        """(tenant, stream id) of every change announced from now on."""
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(CHANGES_CHANNEL)
-        try:
-            async for item in pubsub.listen():
-                tenant, _, stream_id = str(item["data"]).partition("|")
-                yield tenant, stream_id
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def follower(self, check: Callable[[], Awaitable[object]]) -> Follower:
+        """Runs ``check`` on every announced change and every tick once started."""
+        return Follower(self._r, CHANGES_CHANNEL, check)

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from router.errors import StoreError
 from router.models import Frozen
-from router.store.base import tenant_prefix
+from router.store.base import epoch_ms, tenant_prefix
 
 SCAN_LIMIT = 5000
 TEXT_LIMIT = 1000
@@ -60,10 +60,6 @@ class SearchHits(Frozen):
     page: tuple[dict[str, str], ...]
     total: int
     truncated: bool
-
-
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
 
 
 def _texts_match(history: Sequence[str], needle: str) -> bool:
@@ -107,8 +103,8 @@ class TranscriptStore:
         if min(sizes) == 0:
             return SearchHits(page=(), total=0, truncated=False)
         driver = keys[sizes.index(min(sizes))]
-        high = _ms(query.created_to) if query.created_to else "+inf"
-        low = _ms(query.created_from) if query.created_from else "-inf"
+        high = epoch_ms(query.created_to) if query.created_to else "+inf"
+        low = epoch_ms(query.created_from) if query.created_from else "-inf"
         ids = [
             str(sid)
             for sid in await self._r.zrevrangebyscore(

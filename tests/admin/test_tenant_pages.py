@@ -54,6 +54,10 @@ async def test_system_admin_signs_in_and_manages_tenants(client: Client) -> None
     ops = await system_login(client)
     listing = await ops.page("/admin/tenants")
     assert 'data-testid="tenant-acme"' in listing
+    # The console bar is the system admins': their one page and their own sign-out.
+    assert 'data-testid="nav-tenants"' in listing
+    assert 'action="/admin/system/logout"' in listing
+    assert 'data-testid="nav-agents"' not in listing
 
     await ops.form("/admin/tenants/new")
     resp = await ops.post(

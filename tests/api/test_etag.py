@@ -31,18 +31,20 @@ def telegram(name: str = "Telegram") -> TelegramAccount:
     )
 
 
+def lex() -> LexAccount:
+    return LexAccount(
+        id="lex", tenant="acme", name="Lex", max_api_calls_per_day=10, bot_id="B1",
+        bot_alias_id="A1", region="us-east-1", access_key="AK", secret_key=SecretStr("sk"),
+    )  # fmt: skip
+
+
 async def _account(client: Client, runtime: Runtime, admin: dict[str, str]) -> str:
     await runtime.store.accounts.put(telegram(), create=True)
     return "/api/v1/integration-accounts/tg"
 
 
 async def _bot(client: Client, runtime: Runtime, admin: dict[str, str]) -> str:
-    await runtime.store.bots.put(
-        LexAccount(id="lex", tenant="acme", name="Lex", max_api_calls_per_day=10, bot_id="B1",
-                   bot_alias_id="A1", region="us-east-1", access_key="AK",
-                   secret_key=SecretStr("sk")),
-        create=True,
-    )  # fmt: skip
+    await runtime.store.bots.put(lex(), create=True)
     return "/api/v1/bot-accounts/lex"
 
 

@@ -26,7 +26,6 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -35,8 +34,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bots.accounts import LexAccount
-from channels.accounts import TelegramAccount
 from channels.cpaas import AlertRecipient
 from queues.memory import InMemoryBroker
 from router.app import create_app
@@ -50,6 +47,7 @@ from router.store import RedisStore
 from router.store.consent import BlockRecord
 from router.store.events import StoredSubscription
 from router.store.memory import MemoryRedis
+from tests.api.test_etag import lex, telegram
 from tests.fakes.inteliquent import FakeInteliquent
 from tests.sms.conftest import (
     API_KEY,
@@ -187,17 +185,8 @@ class LiveSwitchboard:
         )
         await store.cpaas.put_platform(platform_model(base))
         await store.cpaas.put_number(number_model())
-        await store.accounts.put(
-            TelegramAccount(id="tg", tenant="acme", name="Telegram", stream="sms",
-                            token=SecretStr("123:abc")),
-            create=True,
-        )  # fmt: skip
-        await store.bots.put(
-            LexAccount(id="lex", tenant="acme", name="Lex", max_api_calls_per_day=10,
-                       bot_id="B1", bot_alias_id="A1", region="us-east-1", access_key="AK",
-                       secret_key=SecretStr("sk")),
-            create=True,
-        )  # fmt: skip
+        await store.accounts.put(telegram(), create=True)
+        await store.bots.put(lex(), create=True)
         await store.consent.block(
             BlockRecord(tenant="acme", channel=ChannelKind.SMS, account=OUR,
                         party=CUSTOMER.removeprefix("+"), blocked_by="ann",

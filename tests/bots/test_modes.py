@@ -27,6 +27,7 @@ from tests.bots.modes_fixtures import (  # noqa: F401 - the *_fixture are fixtur
     connect_customer,
 )
 from tests.clients import AgentClient, CustomerClient, eventually
+from tests.observability.harness import sample
 
 Opened = list[AgentClient | CustomerClient]
 
@@ -192,7 +193,7 @@ async def test_bot_state_is_passed_back_on_the_next_turn(
     await eventually(kept, "the bot state to have a TTL")
 
 
-async def test_daily_cap_reached_hands_off_and_shows_in_the_api(
+async def test_daily_cap_reached_hands_off_and_shows_in_the_api_and_the_metrics(
     bm_client: Client, bm_runtime: Runtime, bm_engine: FakeEngine, bm_open: Opened,
     bm_admin: dict[str, str],
 ) -> None:  # fmt: skip
@@ -213,3 +214,9 @@ async def test_daily_cap_reached_hands_off_and_shows_in_the_api(
     assert len(bm_engine.turns) == 1  # the capped call never reached the engine
     view = await (await bm_client.get("/api/v1/bot-accounts/wb", headers=bm_admin)).json()
     assert view["remaining_calls_today"] == 0
+    text = await (await bm_client.get("/metrics")).text()
+    assert sample(text, "switchboard_bot_calls_total", engine="watson", account="wb",
+                  outcome="ok") == 1.0  # fmt: skip
+    assert sample(text, "switchboard_bot_calls_total", engine="watson", account="wb",
+                  outcome="cap") == 1.0  # fmt: skip
+    assert sample(text, "switchboard_bot_cap_hits_total", engine="watson", account="wb") == 1.0

@@ -30,7 +30,7 @@ from router.events import OutboundWork
 from router.models import Direction, MessageStatus, SenderKind
 from router.outbound import OUTCOME_UNKNOWN
 from router.store import RedisStore
-from tests.clients import AgentClient, Frame
+from tests.clients import AgentClient, Frame, eventually
 from tests.distributed.cluster import PASSWORD, Cluster, Node, free_port
 from tests.fakes.telegram import FakeTelegram
 
@@ -42,7 +42,6 @@ PARTITIONS = 4
 STREAM_INTERVAL = 0.03  # pace of each chat's stream of updates
 RETRY_INTERVAL = 0.05  # pace of posting an update again after a non-2xx answer
 DEADLINE = 40.0  # bound on waiting for any condition (a failure, never a normal wait)
-POLL = 0.02  # re-check period for conditions without a notification (store, provider)
 
 
 def chaos_config(fake_url: str, capacity: int = 50) -> dict[str, Any]:
@@ -78,17 +77,14 @@ def chaos_config(fake_url: str, capacity: int = 50) -> dict[str, Any]:
 
 
 async def until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    """Re-check ``condition`` until it holds; fail after ``deadline`` seconds."""
+    """Re-check ``condition`` (provider or traffic state, which has no notification) until it
+    holds; fail after ``deadline`` seconds."""
 
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 - provider/store state has no notification
-            await asyncio.sleep(POLL)
+    async def holds() -> bool:
+        return condition()
 
     print(f"chaos: waiting for {what}", flush=True)
-    try:
-        await asyncio.wait_for(poll(), deadline)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
+    await eventually(holds, what, deadline)
 
 
 class FakeBotApi:

@@ -1,8 +1,9 @@
 """The session-search and audit-log contract, run against every Redis the store talks to.
 
-Subclass ``SearchContract`` and override ``store`` (an empty ``RedisStore``). Sessions are
-written only through the store's own verbs (ingest, offer/accept, transfer, close, outbound
-open, delete), so the tests check that the indexes those verbs keep answer every filter.
+The test class of each Redis (``tests/store/test_*_store.py``) subclasses it with
+``StoreContract`` and overrides ``store`` (an empty ``RedisStore``). Sessions are written only
+through the store's own verbs (ingest, offer/accept, transfer, close, outbound open, delete),
+so the tests check that the indexes those verbs keep answer every filter.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-import router.store.redis as redis_store
 from router.models import ChannelKind, Party
 from router.store.audit import AuditActor, AuditEntry, AuditFilter, AuditStore
 from router.store.transcripts import SessionFilter
-from tests.contracts.store import OTHER_QUEUE, QUEUE, STREAM, WINDOW, Clock, Desk, reply
+from tests.contracts.store import (
+    OTHER_QUEUE,
+    QUEUE,
+    STREAM,
+    WINDOW,
+    Clock,
+    Desk,
+    StoreFixtures,
+    reply,
+)
 
 if TYPE_CHECKING:
     from router.store import RedisStore
@@ -50,17 +59,7 @@ async def _ids(
     return [s.id for s in sessions]
 
 
-class SearchContract:
-    @pytest.fixture
-    def store(self) -> RedisStore:
-        raise NotImplementedError
-
-    @pytest.fixture(autouse=True)
-    def clock(self, monkeypatch: pytest.MonkeyPatch) -> Clock:
-        clock = Clock()
-        monkeypatch.setattr(redis_store, "now_ms", clock)
-        return clock
-
+class SearchContract(StoreFixtures):
     @pytest.fixture
     async def sessions(self, store: RedisStore, clock: Clock) -> Sessions:
         desk = Desk(store, clock)

@@ -281,8 +281,8 @@ BLOCKERS = [
 ]
 
 
-class StoreContract:
-    """Behaviour every ``RedisStore`` must have, whatever Redis is behind it."""
+class StoreFixtures:
+    """The ``store`` every contract runs on (overridden per Redis) and the store's ``Clock``."""
 
     @pytest.fixture
     def store(self) -> RedisStore:
@@ -294,6 +294,10 @@ class StoreContract:
         clock = Clock()
         monkeypatch.setattr(redis_store, "now_ms", clock)
         return clock
+
+
+class StoreContract(StoreFixtures):
+    """Behaviour every ``RedisStore`` must have, whatever Redis is behind it."""
 
     @pytest.fixture
     def desk(self, store: RedisStore, clock: Clock) -> Desk:

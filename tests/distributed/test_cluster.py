@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from router.store import RedisStore
-from tests.distributed.cluster import Cluster, cluster_config, rabbitmqctl
+from tests.distributed.cluster import Cluster, cluster_config
 
 pytestmark = [pytest.mark.distributed, pytest.mark.rabbitmq, pytest.mark.redis]
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path, rabbitmq_url: str, redis_url: str) -> AsyncIterator[Cluster]:
-    vhost = f"sbtest-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    await client.aclose()
-    c = Cluster(tmp_path, rabbitmq_url, redis_url, vhost)
-    try:
-        yield c
-    finally:
-        await c.close()
-        rabbitmqctl("delete_vhost", vhost)
 
 
 async def test_customer_on_one_process_agent_on_the_other(cluster: Cluster) -> None:

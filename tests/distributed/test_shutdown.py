@@ -4,40 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
-from aiohttp.test_utils import TestClient
 
-from router.app import create_app
-from router.config import demo_config
-from router.keys import RUNTIME
-from router.settings import Settings
 from router.store import RedisStore
 from tests.clients import AgentClient
-from tests.distributed.cluster import Cluster, cluster_config, rabbitmqctl
+from tests.distributed.cluster import Cluster, cluster_config
 
 GRACE = 10.0
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path, rabbitmq_url: str, redis_url: str) -> AsyncIterator[Cluster]:
-    vhost = f"sbtest-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    await client.aclose()
-    c = Cluster(tmp_path, rabbitmq_url, redis_url, vhost)
-    try:
-        yield c
-    finally:
-        await c.close()
-        rabbitmqctl("delete_vhost", vhost)
 
 
 def seen(*clients: AgentClient, session_id: str) -> list[str]:
@@ -59,7 +33,6 @@ async def test_sigterm_drains_and_the_agent_keeps_its_conversations(
     b = cluster.add("b", cluster_config())
     for node in (a, b):
         node.env["SWITCHBOARD_SHUTDOWN_GRACE_SECONDS"] = str(GRACE)
-        node.env["SWITCHBOARD_CHAT_WS_FRAMES_PER_SECOND"] = "1000"  # a burst is the point
     await a.start()  # first to subscribe: a is the active consumer of every partition
     await b.start()
     ann = await cluster.agent(a, "ann")
@@ -91,8 +64,9 @@ async def test_sigterm_drains_and_the_agent_keeps_its_conversations(
 
     # The agent reconnects to the other process and finds its conversations there.
     again = await cluster.agent(b, "ann")
-    for sid in sessions:
-        await again.expect("assigned", lambda f, sid=sid: f["session"]["id"] == sid)
+    await again.wait_until(
+        lambda: {f["session"]["id"] for f in again.of("assigned")} >= set(sessions)
+    )
     expected = [f"m{i}" for i in range(per_session)]
     await again.wait_until(
         lambda: all(seen(ann, again, session_id=s) == expected for s in sessions)
@@ -112,19 +86,3 @@ async def test_sigterm_drains_and_the_agent_keeps_its_conversations(
             assert inbound[:per_session] == expected, "lost, filed twice or out of order"
     finally:
         await store.close()
-
-
-async def test_draining_process_refuses_webhooks_and_is_not_ready(
-    aiohttp_client: Any,
-) -> None:
-    app = create_app(Settings(), demo_config(), demo=True)
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    resp = await client.get("/readyz")
-    assert resp.status == 200
-    await app[RUNTIME].drain()
-    resp = await client.post("/webhooks/telegram/any-account", data=b"{}")
-    assert resp.status == 503
-    assert (await resp.json())["error"]["code"] == "unavailable"
-    resp = await client.get("/readyz")
-    assert resp.status == 503
-    assert (await resp.json())["draining"] is True

@@ -272,7 +272,7 @@ class FakeInteliquent(FakeProvider):
             return web.json_response(
                 {"statusCode": "409", "status": "Invalid Input Parameters"}, status=409
             )
-        patterns = [re.compile("^" + m.replace("x", r"\d") + "$") for m in masks]
+        patterns = [re.compile("^" + str(m).replace("x", r"\d") + "$") for m in masks]
         found = sorted(tn for tn in self.tns if any(p.match(tn) for p in patterns))
         if not found:
             return web.json_response({"statusCode": "430", "status": "No Result Found"}, status=430)

@@ -15,7 +15,7 @@ from router.runtime import Runtime
 from router.settings import Settings
 from router.store.memory import MemoryRedis
 from tests.clients import AgentClient, CustomerClient, eventually
-from tests.observability.harness import post, telegram_bot, update
+from tests.observability.harness import post, rejected, telegram_bot, update
 
 Client = TestClient[Any, Any]
 StartFake = Callable[[web.Application], Awaitable[str]]
@@ -101,10 +101,6 @@ def test_zero_means_no_limit() -> None:
 def settings() -> Settings:
     return Settings(tick_seconds=0.02, partitions=2, party_messages_per_window=2,
                     tenant_messages_per_window=4)  # fmt: skip
-
-
-def rejected(runtime: Runtime, route: str, limit: str) -> float:
-    return float(runtime.metrics.rejected_requests.labels(route, limit)._value.get())
 
 
 async def test_one_flooding_party_is_dropped_with_200_and_counted(

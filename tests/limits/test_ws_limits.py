@@ -16,8 +16,8 @@ from router.limits import FrameRate
 from router.metrics import Metrics
 from router.runtime import Runtime
 from router.settings import Settings
-from tests.channels.conftest import get_token
 from tests.clients import AgentClient, CustomerClient, eventually
+from tests.observability.harness import rejected
 
 Client = TestClient[Any, Any]
 
@@ -26,10 +26,6 @@ Client = TestClient[Any, Any]
 def settings() -> Settings:
     return Settings(tick_seconds=0.02, partitions=2, chat_ws_frames_per_second=1,
                     agent_ws_frames_per_second=1)  # fmt: skip
-
-
-def rejected(runtime: Runtime, route: str, limit: str) -> float:
-    return float(runtime.metrics.rejected_requests.labels(route, limit)._value.get())
 
 
 async def counted(runtime: Runtime, route: str, limit: str) -> None:
@@ -57,14 +53,10 @@ async def test_an_oversized_chat_frame_closes_the_socket_1009(
 
 
 async def test_an_oversized_agent_frame_closes_the_socket_1009(
-    client: Client, runtime: Runtime
+    agent: AgentClient, runtime: Runtime
 ) -> None:
-    token = await get_token(client, "ann")
-    ws = await client.ws_connect("/agent/ws", headers={"Authorization": f"Bearer {token}"})
-    ann = AgentClient(ws)
-    await ann.expect("hello")
-    await ann.send_raw("x" * (agent_ws.MAX_FRAME + 1))
-    assert await ann.wait_closed() == WSCloseCode.MESSAGE_TOO_BIG
+    await agent.send_raw("x" * (agent_ws.MAX_FRAME + 1))
+    assert await agent.wait_closed() == WSCloseCode.MESSAGE_TOO_BIG
     await counted(runtime, "agent_ws", "ws_size")
 
 
@@ -85,18 +77,11 @@ async def test_a_chat_flood_gets_error_frames_then_is_closed_1008(
     assert rejected(runtime, "webchat_ws", "ws_rate") >= 3
 
 
-async def test_an_agent_flood_gets_error_frames(client: Client, runtime: Runtime) -> None:
-    token = await get_token(client, "ann")
-    ws = await client.ws_connect("/agent/ws", headers={"Authorization": f"Bearer {token}"})
-    ann = AgentClient(ws)
-    await ann.expect("hello")
-    await ann.expect("state")
-    await ann.set_state("ready")
-    await ann.set_state("not_ready")
-    error = await ann.expect_error({"type": "set_state", "state": "ready"})
+async def test_an_agent_flood_gets_error_frames(agent: AgentClient, runtime: Runtime) -> None:
+    await agent.set_state("not_ready")  # the burst's second frame (the fixture's "ready" first)
+    error = await agent.expect_error({"type": "set_state", "state": "ready"})
     assert error["code"] == "rate_limited"
     assert rejected(runtime, "agent_ws", "ws_rate") == 1
-    await ann.close()
 
 
 def test_the_bucket_refills_at_its_rate() -> None:

@@ -16,10 +16,12 @@ from aiohttp.test_utils import TestClient
 from queues.memory import InMemoryBroker
 from router.app import create_app
 from router.config import Config
+from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
 from router.store.memory import MemoryRedis
 from tests.channels.conftest import channels_config, get_token
+from tests.clients import AgentClient
 from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
@@ -86,6 +88,21 @@ async def post(
     data = payload.to_json() if isinstance(payload, telegram.Update) else payload
     all_headers = {"Content-Type": "application/json", HEADER: bot.secret, **(headers or {})}
     return await client.post(f"/webhooks/telegram/{bot.account}", data=data, headers=all_headers)
+
+
+async def open_and_accept(client: Client, bot: Bot, agent: AgentClient, text: str) -> str:
+    """A customer's webhook opens a conversation that ``agent`` accepts; its session id."""
+    mark = len(agent.frames)
+    resp = await post(client, bot, update(1, text))
+    assert resp.status == 200, await resp.text()
+    offer = await agent.expect("offer", after=mark)
+    await agent.accept(offer)
+    return str(offer["session_id"])
+
+
+def rejected(runtime: Runtime, route: str, limit: str) -> float:
+    """How many requests of ``route`` the ``limit`` refused (``rejected_requests``)."""
+    return float(runtime.metrics.rejected_requests.labels(route, limit)._value.get())
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:

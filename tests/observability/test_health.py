@@ -37,8 +37,14 @@ async def test_not_ready_when_the_store_fails(aiohttp_client: AiohttpClient) -> 
     assert (await client.get("/readyz")).status == 200
 
 
-async def test_not_ready_while_draining(client: TestClient[Any, Any], runtime: Runtime) -> None:
-    runtime.draining = True
+async def test_a_draining_process_is_not_ready_and_refuses_webhooks(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    assert (await client.get("/readyz")).status == 200
+    await runtime.drain()
+    resp = await client.post("/webhooks/telegram/any-account", data=b"{}")
+    assert resp.status == 503
+    assert (await resp.json())["error"]["code"] == "unavailable"
     resp = await client.get("/readyz")
     assert resp.status == 503
     assert (await resp.json())["draining"] is True

@@ -14,7 +14,7 @@ from router.metrics import Metrics, queue_kind, status_class
 from router.runtime import Runtime
 from tests.channels.helpers import send
 from tests.clients import AgentClient, eventually
-from tests.observability.harness import Bot, post, sample, telegram_bot, update
+from tests.observability.harness import open_and_accept, post, sample, telegram_bot, update
 
 Client = TestClient[Any, Any]
 StartFake = Callable[[web.Application], Awaitable[str]]
@@ -25,15 +25,6 @@ async def scrape(client: Client) -> str:
     assert resp.status == 200
     assert resp.content_type == "text/plain"
     return await resp.text()
-
-
-async def open_and_accept(client: Client, bot: Bot, agent: AgentClient, text: str) -> str:
-    mark = len(agent.frames)
-    resp = await post(client, bot, update(1, text))
-    assert resp.status == 200, await resp.text()
-    offer = await agent.expect("offer", after=mark)
-    await agent.accept(offer)
-    return str(offer["session_id"])
 
 
 async def test_a_conversation_is_counted_end_to_end(

@@ -19,7 +19,7 @@ from router.models import Direction, Message, MessageStatus, Sender, SenderKind
 from router.outbound import OUTCOME_UNKNOWN
 from router.runtime import Runtime
 from tests.clients import AgentClient, eventually
-from tests.observability.harness import Bot, post, telegram_bot, update
+from tests.observability.harness import Bot, open_and_accept, telegram_bot
 
 Client = TestClient[Any, Any]
 StartFake = Callable[[web.Application], Awaitable[str]]
@@ -29,12 +29,7 @@ async def reply(
     client: Client, bot: Bot, agent: AgentClient, runtime: Runtime, dedupe_key: str | None = None
 ) -> OutboundWork:
     """A conversation assigned to ann with one reply filed in it (not yet sent)."""
-    mark = len(agent.frames)
-    resp = await post(client, bot, update(1, "hello"))
-    assert resp.status == 200, await resp.text()
-    offer = await agent.expect("offer", after=mark)
-    await agent.accept(offer)
-    session_id = str(offer["session_id"])
+    session_id = await open_and_accept(client, bot, agent, "hello")
     session = await runtime.store.load_session("acme", session_id)
     assert session is not None
     message = Message(

@@ -95,6 +95,13 @@ async def token(client: TestClient[Any, Any], tenant_id: str, username: str) -> 
     return str(body["access_token"])
 
 
+async def auth_headers(
+    client: TestClient[Any, Any], tenant_id: str, username: str
+) -> dict[str, str]:
+    """The Authorization header of ``username``'s token at ``tenant_id``."""
+    return {"Authorization": f"Bearer {await token(client, tenant_id, username)}"}
+
+
 @pytest.fixture
 async def connect_agent(
     client: TestClient[Any, Any],

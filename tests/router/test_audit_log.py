@@ -4,24 +4,15 @@ where, what and the names of the fields (never their values), failures not recor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bots.accounts import BotAccount
-from queues.memory import InMemoryBroker
-from router.app import create_app
-from router.config import Config
-from router.runtime import Runtime
 from router.settings import Settings
-from router.store import RedisStore
-from router.store.memory import MemoryRedis
-from tests.bots.modes_fixtures import FakeEngine, watson
-from tests.router.conftest import PASSWORD, agent, api_token, tenant, token
-from tests.router.test_admin_console import signed_in
+from tests.bots.modes_fixtures import watson
+from tests.router.conftest import PASSWORD, agent, api_token, auth_headers, tenant
+from tests.router.test_admin_console import engine, signed_in  # noqa: F401 - a fixture
 
 Client = TestClient[Any, Any]
 SECRET = "watson-secret-key"
@@ -42,23 +33,8 @@ def config_data() -> dict[str, Any]:
     return {"tenants": [with_admin("acme"), with_admin("globex")]}
 
 
-@pytest.fixture
-def engine(runtime: Runtime) -> FakeEngine:
-    fake = FakeEngine()
-
-    def factory(account: BotAccount) -> FakeEngine:
-        return fake
-
-    runtime.bots.engine_factory = factory
-    return fake
-
-
-async def _bearer(client: Client, tenant_id: str, username: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await token(client, tenant_id, username)}"}
-
-
 async def _log(client: Client, tenant_id: str = "acme", **query: str) -> dict[str, Any]:
-    headers = await _bearer(client, tenant_id, "root")
+    headers = await auth_headers(client, tenant_id, "root")
     resp = await client.get("/api/v1/audit-log", params=query, headers=headers)
     assert resp.status == 200, await resp.text()
     body: dict[str, Any] = await resp.json()
@@ -66,7 +42,7 @@ async def _log(client: Client, tenant_id: str = "acme", **query: str) -> dict[st
 
 
 async def test_api_changes_are_recorded_with_field_names_only(client: Client) -> None:
-    headers = await _bearer(client, "acme", "root")
+    headers = await auth_headers(client, "acme", "root")
     resp = await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
     assert resp.status == 201, await resp.text()
     patch = {"api_key": NEW_SECRET, "name": "Renamed"}
@@ -102,8 +78,8 @@ async def test_api_changes_are_recorded_with_field_names_only(client: Client) ->
 
 
 async def test_filters_roles_and_tenants(client: Client) -> None:
-    root = await _bearer(client, "acme", "root")
-    boss = await _bearer(client, "acme", "boss")
+    root = await auth_headers(client, "acme", "root")
+    boss = await auth_headers(client, "acme", "boss")
     crm = {"Authorization": f"Bearer {await api_token(client, 'acme')}"}
     await client.post("/api/v1/bot-accounts", json=watson("a1"), headers=root)
     await client.post("/api/v1/bot-accounts", json=watson("a2"), headers=boss)
@@ -123,7 +99,9 @@ async def test_filters_roles_and_tenants(client: Client) -> None:
     assert (await _log(client, **{"from": "2000-01-01"}))["total"] == 3
     assert (await _log(client, "globex"))["total"] == 0
     for user in ("ann", "sue"):
-        resp = await client.get("/api/v1/audit-log", headers=await _bearer(client, "acme", user))
+        resp = await client.get(
+            "/api/v1/audit-log", headers=await auth_headers(client, "acme", user)
+        )
         assert resp.status == 403
     resp = await client.get("/api/v1/audit-log", headers=crm)
     assert resp.status == 403
@@ -131,10 +109,9 @@ async def test_filters_roles_and_tenants(client: Client) -> None:
     assert (resp.status, (await resp.json())["error"]["field"]) == (400, "from")
 
 
-async def test_console_changes_are_recorded_from_the_cookie_session(
-    client: Client, engine: FakeEngine
-) -> None:
-    headers = await _bearer(client, "acme", "root")
+@pytest.mark.usefixtures("engine")  # the bot account's Test Connection reaches a fake
+async def test_console_changes_are_recorded_from_the_cookie_session(client: Client) -> None:
+    headers = await auth_headers(client, "acme", "root")
     resp = await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
     assert resp.status == 201
     csrf = await signed_in(client)  # a sign-in is a change too
@@ -166,7 +143,7 @@ async def test_console_changes_are_recorded_from_the_cookie_session(
 
 
 async def test_console_audit_page(client: Client) -> None:
-    headers = await _bearer(client, "acme", "root")
+    headers = await auth_headers(client, "acme", "root")
     await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
     await signed_in(client)
     html = await (await client.get("/admin")).text()
@@ -187,18 +164,18 @@ async def test_console_audit_page(client: Client) -> None:
     assert (await client.get("/admin/audit-log")).status == 403
 
 
-@pytest.mark.parametrize(("trusted", "expected"), [(False, "127.0.0.1"), (True, "198.51.100.7")])
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (Settings(tick_seconds=0.02, partitions=2, trusted_proxy=False), "127.0.0.1"),
+        (Settings(tick_seconds=0.02, partitions=2, trusted_proxy=True), "198.51.100.7"),
+    ],
+    ids=["untrusted", "trusted"],
+)
 async def test_forwarded_for_is_honoured_only_behind_a_trusted_proxy(
-    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
-    config_data: dict[str, Any],
-    trusted: bool,
-    expected: str,
+    client: Client, expected: str
 ) -> None:
-    settings = Settings(tick_seconds=0.02, partitions=2, trusted_proxy=trusted)
-    store = RedisStore(MemoryRedis())
-    app = create_app(settings, Config.parse(config_data), store=store, broker=InMemoryBroker())
-    client = await aiohttp_client(app)
-    headers = await _bearer(client, "acme", "root")
+    headers = await auth_headers(client, "acme", "root")
     headers["X-Forwarded-For"] = "203.0.113.9, 198.51.100.7"
     resp = await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=headers)
     assert resp.status == 201

@@ -81,8 +81,8 @@ def config_data() -> dict[str, Any]:
     return {"tenants": [acme, globex]}
 
 
-@pytest.fixture
-async def receiver(
+@pytest.fixture(name="receiver")
+async def receiver_fixture(
     aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
 ) -> tuple[Receiver, TestServer]:
     rec = Receiver()

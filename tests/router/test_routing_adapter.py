@@ -7,14 +7,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from router.routing_adapter import MAX_CHOICES, ChoiceError, parse_choices
 from router.runtime import Runtime
 from tests.clients import AgentClient, CustomerClient, eventually, first_offer
-from tests.router.conftest import agent, api_token, session_of, tenant, token
-from tests.router.test_event_webhooks import Receiver, subscribe
+from tests.router.conftest import agent, api_token, auth_headers, session_of, tenant
+from tests.router.test_event_webhooks import (  # noqa: F401 - receiver_fixture is a fixture
+    Receiver,
+    receiver_fixture,
+    subscribe,
+)
 
 Client = TestClient[Any, Any]
 ConnectAgent = Callable[..., Awaitable[AgentClient]]
@@ -36,16 +39,6 @@ def config_data() -> dict[str, Any]:
         {"id": "sms", "media": "sms", "queue": "support"},
     ]
     return {"tenants": [acme, tenant("globex")]}
-
-
-@pytest.fixture
-async def receiver(
-    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
-) -> tuple[Receiver, TestServer]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/{name}", rec.handle)
-    return rec, await aiohttp_server(app)
 
 
 async def api_headers(client: Client, tenant_id: str = "acme") -> dict[str, str]:
@@ -148,9 +141,9 @@ async def test_route_message_rejects_bad_input(client: Client) -> None:
     ):
         err = await post(client, ROUTE, body, headers, 400)
         assert err["error"]["field"] == field, (body, err)
-    agent_headers = {"Authorization": f"Bearer {await token(client, 'acme', 'ann')}"}
+    agent_headers = await auth_headers(client, "acme", "ann")
     await post(client, ROUTE, {"entry_point": "web", "text": "hi"}, agent_headers, 403)
-    admin = {"Authorization": f"Bearer {await token(client, 'acme', 'root')}"}
+    admin = await auth_headers(client, "acme", "root")
     await post(client, ROUTE, {"entry_point": "web", "text": "hi"}, admin, 202)
 
 
@@ -183,7 +176,7 @@ async def test_set_agent_state_ready_and_not_ready_with_a_reason(
 
     await eventually(both_events, "agent.state_changed events")
     # A supervisor may too.
-    sue = {"Authorization": f"Bearer {await token(client, 'acme', 'sue')}"}
+    sue = await auth_headers(client, "acme", "sue")
     resp = await client.put(path, json={"state": "not_ready", "reason": "Break"}, headers=sue)
     assert resp.status == 200
 
@@ -208,7 +201,7 @@ async def test_set_agent_state_refusals(client: Client, connect_agent: ConnectAg
     # Never logged on: nobody to make ready.
     resp = await client.put("/api/v1/agents/ben/state", json={"state": "ready"}, headers=headers)
     assert resp.status == 409
-    ann = {"Authorization": f"Bearer {await token(client, 'acme', 'ann')}"}
+    ann = await auth_headers(client, "acme", "ann")
     resp = await client.put("/api/v1/agents/ann/state", json={"state": "ready"}, headers=ann)
     assert resp.status == 403
 

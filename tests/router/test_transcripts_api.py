@@ -14,9 +14,9 @@ from tests.router.conftest import (
     ConnectCustomer,
     agent,
     api_token,
+    auth_headers,
     session_of,
     tenant,
-    token,
 )
 from tests.router.test_admin_console import signed_in
 
@@ -36,11 +36,8 @@ def config_data() -> dict[str, Any]:
     return {"tenants": [with_admin("acme"), with_admin("globex")]}
 
 
-async def _bearer(client: Client, tenant_id: str, username: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await token(client, tenant_id, username)}"}
-
-
-async def _conversation(
+@pytest.fixture
+async def conversation(
     connect_agent: ConnectAgent, connect_customer: ConnectCustomer, runtime: Runtime
 ) -> tuple[str, str]:
     """A customer writes, ann accepts and answers; (session id, customer's party id)."""
@@ -60,16 +57,16 @@ async def _conversation(
 async def test_search_and_transcript(
     client: Client,
     runtime: Runtime,
-    connect_agent: ConnectAgent,
     connect_customer: ConnectCustomer,
+    conversation: tuple[str, str],
 ) -> None:
-    sid, party = await _conversation(connect_agent, connect_customer, runtime)
+    sid, party = conversation
     other = await connect_customer()
     await other.say("just browsing")
     other_sid = await session_of(runtime, other)
     for headers in (
-        await _bearer(client, "acme", "sue"),
-        await _bearer(client, "acme", "root"),
+        await auth_headers(client, "acme", "sue"),
+        await auth_headers(client, "acme", "root"),
         {"Authorization": f"Bearer {await api_token(client, 'acme')}"},
     ):
         resp = await client.get("/api/v1/sessions", headers=headers)
@@ -78,7 +75,7 @@ async def test_search_and_transcript(
         assert (body["total"], body["limit"], body["offset"]) == (2, 50, 0)
         assert [item["id"] for item in body["items"]] == [other_sid, sid]
         assert "history" not in body["items"][0]
-    headers = await _bearer(client, "acme", "sue")
+    headers = await auth_headers(client, "acme", "sue")
 
     async def found(**query: str) -> list[str]:
         resp = await client.get("/api/v1/sessions", params=query, headers=headers)
@@ -135,13 +132,10 @@ async def test_search_and_transcript(
 
 
 async def test_agents_use_the_socket_not_the_search(
-    client: Client,
-    runtime: Runtime,
-    connect_agent: ConnectAgent,
-    connect_customer: ConnectCustomer,
+    client: Client, conversation: tuple[str, str]
 ) -> None:
-    sid, _ = await _conversation(connect_agent, connect_customer, runtime)
-    headers = await _bearer(client, "acme", "ann")
+    sid, _ = conversation
+    headers = await auth_headers(client, "acme", "ann")
     for path in ("/api/v1/sessions", f"/api/v1/sessions/{sid}/transcript"):
         resp = await client.get(path, headers=headers)
         assert resp.status == 403
@@ -149,14 +143,9 @@ async def test_agents_use_the_socket_not_the_search(
     assert (await client.get("/api/v1/sessions")).status == 401
 
 
-async def test_another_tenant_sees_nothing(
-    client: Client,
-    runtime: Runtime,
-    connect_agent: ConnectAgent,
-    connect_customer: ConnectCustomer,
-) -> None:
-    sid, party = await _conversation(connect_agent, connect_customer, runtime)
-    headers = await _bearer(client, "globex", "sue")
+async def test_another_tenant_sees_nothing(client: Client, conversation: tuple[str, str]) -> None:
+    sid, party = conversation
+    headers = await auth_headers(client, "globex", "sue")
     body = await (await client.get("/api/v1/sessions", headers=headers)).json()
     assert (body["total"], body["items"]) == (0, [])
     body = await (await client.get(f"/api/v1/sessions?party={party}", headers=headers)).json()
@@ -178,14 +167,14 @@ async def test_another_tenant_sees_nothing(
     ],
 )
 async def test_bad_filters_answer_400_naming_them(client: Client, query: str, field: str) -> None:
-    headers = await _bearer(client, "acme", "sue")
+    headers = await auth_headers(client, "acme", "sue")
     resp = await client.get(f"/api/v1/sessions?{query}", headers=headers)
     assert resp.status == 400
     assert (await resp.json())["error"]["field"] == field
 
 
 async def test_bad_transcript_format(client: Client) -> None:
-    headers = await _bearer(client, "acme", "sue")
+    headers = await auth_headers(client, "acme", "sue")
     resp = await client.get("/api/v1/sessions/nope/transcript?format=pdf", headers=headers)
     assert (resp.status, (await resp.json())["error"]["field"]) == (400, "format")
     resp = await client.get("/api/v1/sessions/nope/transcript", headers=headers)
@@ -193,12 +182,9 @@ async def test_bad_transcript_format(client: Client) -> None:
 
 
 async def test_admin_console_transcript_pages(
-    client: Client,
-    runtime: Runtime,
-    connect_agent: ConnectAgent,
-    connect_customer: ConnectCustomer,
+    client: Client, conversation: tuple[str, str]
 ) -> None:
-    sid, party = await _conversation(connect_agent, connect_customer, runtime)
+    sid, party = conversation
     for user in ("sue", "root"):
         await signed_in(client, user)
         html = await (await client.get("/admin")).text()

@@ -64,6 +64,17 @@ SEQUENCES: dict[str, list[Step]] = {
         c("mget", "m1", "m2"),
         c("type", "m1"),
         c("type", "none"),
+        raw("GETSET", "m1", "c"),
+        raw("GETSET", "gs", "d"),
+        c("mget", "m1", "gs"),
+        raw("SETEX", "se", "100", "v"),
+        c("ttl", "se"),
+        raw("PSETEX", "pse", "100000", "v"),
+        c("ttl", "pse"),
+        c("unlink", "se", "pse", "none"),
+        c("exists", "se", "pse"),
+        raw("SETEX", "se", "0", "v"),
+        raw("PSETEX", "pse", "-1", "v"),
         raw("GET"),
         raw("GET", "a", "b"),
         raw("SET", "x", "1", "EX", "0"),
@@ -97,6 +108,8 @@ SEQUENCES: dict[str, list[Step]] = {
         c("hdel", "h", "b", "c", "f", "new"),
         c("exists", "h"),
         c("hdel", "none", "x"),
+        raw("HMSET", "h", "a", "1", "b", "2"),
+        c("hgetall", "h"),
         raw("HSET", "h", "f"),
         raw("HINCRBY", "h", "x", "y"),
         raw("HGET", "h"),
@@ -316,6 +329,12 @@ async def real(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.fixture(params=["real", "memory"])
+def either(request: pytest.FixtureRequest, real: aioredis.Redis) -> aioredis.Redis:
+    """The real Redis, then a ``MemoryRedis``: a test using it must pass on both."""
+    return real if request.param == "real" else MemoryRedis()
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("name", list(SEQUENCES))
 async def test_same_results_as_a_real_redis(real: aioredis.Redis, name: str) -> None:
@@ -328,11 +347,8 @@ async def test_same_results_as_a_real_redis(real: aioredis.Redis, name: str) -> 
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("client_kind", ["real", "memory"])
-async def test_watched_key_changed_fails_the_transaction(
-    real: aioredis.Redis, client_kind: str
-) -> None:
-    client: aioredis.Redis = real if client_kind == "real" else MemoryRedis()
+async def test_watched_key_changed_fails_the_transaction(either: aioredis.Redis) -> None:
+    client = either
     await client.set("k", "1")
     async with client.pipeline() as pipe:
         await pipe.watch("k", "untouched")
@@ -402,11 +418,8 @@ async def test_scan_iter_matches_as_on_a_real_redis(real: aioredis.Redis) -> Non
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("client_kind", ["real", "memory"])
-async def test_published_message_reaches_subscribers(
-    real: aioredis.Redis, client_kind: str
-) -> None:
-    client: aioredis.Redis = real if client_kind == "real" else MemoryRedis()
+async def test_published_message_reaches_subscribers(either: aioredis.Redis) -> None:
+    client = either
     pubsub = client.pubsub()
     await pubsub.subscribe("ch")
     confirmation = await pubsub.get_message(timeout=5)

@@ -1,4 +1,5 @@
-"""The store contract on a real Redis (``--redis-url``); its database is flushed per test."""
+"""The store and session-search contracts on a real Redis (``--redis-url``); its database is
+flushed per test."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from router.store import RedisStore
+from tests.contracts.session_search import SearchContract
 from tests.contracts.store import StoreContract
 
 if TYPE_CHECKING:
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.redis
 
 
-class TestRedisStore(StoreContract):
+class TestRedisStore(StoreContract, SearchContract):
     @pytest.fixture
     async def store(self, redis_url: str) -> AsyncIterator[RedisStore]:
         store = RedisStore.from_url(redis_url)

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import islice
 from operator import itemgetter
-from typing import Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 from redis.exceptions import ResponseError
 
@@ -30,6 +30,7 @@ _first = itemgetter(0)
 
 Args = Sequence[str]
 Command = Callable[[Args], Reply]
+T = TypeVar("T")
 
 
 class Subscriber(Protocol):
@@ -155,6 +156,35 @@ def _word(value: str | int | float) -> str:
     return str(value)
 
 
+def _reader(kind: type[T]) -> Callable[[Keyspace, str], T | None]:
+    """A ``Keyspace`` method giving the value of type ``kind`` at a key (``None`` when there
+    is none); a value of another type is Redis' WRONGTYPE error."""
+
+    def typed(self: Keyspace, key: str) -> T | None:
+        value = self._lookup(key)
+        if value is None or type(value) is kind:
+            return value
+        raise ResponseError(WRONGTYPE)
+
+    return typed
+
+
+def _writer(kind: type[T]) -> Callable[[Keyspace, str], T]:
+    """Like ``_reader``, but an absent key is created holding an empty ``kind`` (the caller
+    fills it)."""
+
+    def typed(self: Keyspace, key: str) -> T:
+        value = self._lookup(key)
+        if value is None:
+            created = self.data[key] = kind()
+            return created
+        if type(value) is kind:
+            return value
+        raise ResponseError(WRONGTYPE)
+
+    return typed
+
+
 class Keyspace:
     """One Redis database in memory. ``call`` runs a command as Lua's ``redis.call`` does;
     ``execute`` runs one already given as strings (the client's path)."""
@@ -224,8 +254,8 @@ class Keyspace:
     def _drop(self, key: str) -> None:
         del self.data[key]
         self.expires.pop(key, None)
-        if key in self.watch_counts:
-            self.versions[key] = self.versions.get(key, 0) + 1
+        if self.watch_counts:
+            self.touch(key)
 
     def touch(self, key: str) -> None:
         """Count a write to ``key`` for the transactions watching it."""
@@ -256,47 +286,15 @@ class Keyspace:
         if self.watch_counts:
             self.touch(key)
 
-    def _typed(self, key: str, kind: type) -> object:
-        value = self._lookup(key)
-        if value is None or type(value) is kind:
-            return value
-        raise ResponseError(WRONGTYPE)
-
-    def _string(self, key: str) -> str | None:
-        value = self._lookup(key)
-        if value is None or type(value) is str:
-            return value
-        raise ResponseError(WRONGTYPE)
-
-    def _hash(self, key: str) -> dict[str, str] | None:
-        value = self._lookup(key)
-        if value is None or type(value) is dict:
-            return value
-        raise ResponseError(WRONGTYPE)
-
-    def _members(self, key: str) -> set[str] | None:
-        value = self._lookup(key)
-        if value is None or type(value) is set:
-            return value
-        raise ResponseError(WRONGTYPE)
-
-    def _list(self, key: str) -> deque[str] | None:
-        value = self._lookup(key)
-        if value is None or type(value) is deque:
-            return value
-        raise ResponseError(WRONGTYPE)
-
-    def _zset(self, key: str) -> ZSet | None:
-        value = self._lookup(key)
-        if value is None or type(value) is ZSet:
-            return value
-        raise ResponseError(WRONGTYPE)
-
-    def _stream(self, key: str) -> Stream | None:
-        value = self._lookup(key)
-        if value is None or type(value) is Stream:
-            return value
-        raise ResponseError(WRONGTYPE)
+    _string: ClassVar[Callable[[Keyspace, str], str | None]] = _reader(str)
+    _hash: ClassVar[Callable[[Keyspace, str], dict[str, str] | None]] = _reader(dict)
+    _members: ClassVar[Callable[[Keyspace, str], set[str] | None]] = _reader(set)
+    _list: ClassVar[Callable[[Keyspace, str], deque[str] | None]] = _reader(deque)
+    _zset: ClassVar[Callable[[Keyspace, str], ZSet | None]] = _reader(ZSet)
+    _stream: ClassVar[Callable[[Keyspace, str], Stream | None]] = _reader(Stream)
+    _hash_to_write: ClassVar[Callable[[Keyspace, str], dict[str, str]]] = _writer(dict)
+    _members_to_write: ClassVar[Callable[[Keyspace, str], set[str]]] = _writer(set)
+    _list_to_write: ClassVar[Callable[[Keyspace, str], deque[str]]] = _writer(deque)
 
     def _emptied(self, key: str, value: object) -> None:
         if not value:
@@ -313,10 +311,6 @@ class Keyspace:
 
     def _echo(self, a: Args) -> Reply:
         return a[1]
-
-    def _time(self, a: Args) -> Reply:
-        now = time.time_ns() // 1000
-        return [str(now // 1_000_000), str(now % 1_000_000)]
 
     def _del(self, a: Args) -> Reply:
         n = 0
@@ -346,8 +340,6 @@ class Keyspace:
             self._drop(key)
         self._deadlines.clear()
         return "OK"
-
-    _flushall = _flushdb
 
     def _rename(self, a: Args) -> Reply:
         value = self._lookup(a[1])
@@ -617,10 +609,7 @@ class Keyspace:
         if n % 2:
             raise _arity_error(a[0])
         key = a[1]
-        h = self._hash(key)
-        if h is None:
-            h = {}
-            self.data[key] = h
+        h = self._hash_to_write(key)
         before = len(h)
         for i in range(2, n, 2):
             h[a[i]] = a[i + 1]
@@ -633,11 +622,8 @@ class Keyspace:
         return "OK"
 
     def _hsetnx(self, a: Args) -> Reply:
-        h = self._hash(a[1])
-        if h is None:
-            h = {}
-            self.data[a[1]] = h
-        elif a[2] in h:
+        h = self._hash_to_write(a[1])
+        if a[2] in h:
             return 0
         h[a[2]] = a[3]
         if self.watch_counts:
@@ -693,10 +679,7 @@ class Keyspace:
 
     def _hincrby(self, a: Args) -> Reply:
         by = _int(a[3])
-        h = self._hash(a[1])
-        if h is None:
-            h = {}
-            self.data[a[1]] = h
+        h = self._hash_to_write(a[1])
         old = h.get(a[2])
         if old is None:
             current = 0
@@ -716,10 +699,7 @@ class Keyspace:
     # -- sets ---------------------------------------------------------------------------------
 
     def _sadd(self, a: Args) -> Reply:
-        s = self._members(a[1])
-        if s is None:
-            s = set()
-            self.data[a[1]] = s
+        s = self._members_to_write(a[1])
         before = len(s)
         s.update(a[2:])
         if self.watch_counts:
@@ -756,10 +736,7 @@ class Keyspace:
     # -- lists --------------------------------------------------------------------------------
 
     def _push(self, a: Args, left: bool) -> Reply:
-        items = self._list(a[1])
-        if items is None:
-            items = deque()
-            self.data[a[1]] = items
+        items = self._list_to_write(a[1])
         if left:
             items.extendleft(a[2:])
         else:
@@ -1022,14 +999,9 @@ class Keyspace:
         withscores: bool,
     ) -> Reply:
         if by_score:
-            low, high = (
-                (_range_bound(stop), _range_bound(start))
-                if rev
-                else (
-                    _range_bound(start),
-                    _range_bound(stop),
-                )
-            )
+            low, high = _range_bound(start), _range_bound(stop)
+            if rev:
+                low, high = high, low
             z = self._zset(key)
             if not z:
                 return []
@@ -1313,14 +1285,12 @@ _TYPE_NAMES: dict[type, str] = {
 _ARITY: dict[str, int] = {
     "ping": -1,
     "echo": 2,
-    "time": 1,
     "del": -2,
     "unlink": -2,
     "exists": -2,
     "type": 2,
     "dbsize": 1,
     "flushdb": -1,
-    "flushall": -1,
     "rename": 3,
     "keys": 2,
     "scan": -2,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, cast
 
 from redis.exceptions import ResponseError
 
+from router.store.base import SCHED_KEY
+
 if TYPE_CHECKING:
     from router.store.memory.keyspace import Keyspace
     from router.store.memory.lua import Reply
@@ -113,10 +115,7 @@ def sync_ready(r: Keyspace, p: str, aid: str) -> None:
     free = a[0] == "ready" and lt(tonumber(lua_or(a[1], "0")), tonumber(lua_or(a[2], "1")))
     for q in split(a[3]):
         if free:
-            score = tonumber(lua_or(a[4], "0"))
-            if score is None:
-                raise script_error("Lua redis() command arguments must be strings or integers")
-            r.call("ZADD", p + "r:" + q, score, aid)
+            r.call("ZADD", p + "r:" + q, arg(tonumber(lua_or(a[4], "0"))), aid)
         else:
             r.call("ZREM", p + "r:" + q, aid)
 
@@ -132,6 +131,11 @@ def release_slot(r: Keyspace, p: str, aid: str, sid: str, now: int | float) -> N
         r.call("HSET", ak, "idle_since", now)
     r.call("SREM", p + "as:" + aid, sid)
     sync_ready(r, p, aid)
+
+
+def arm_queue_timer(r: Keyspace, tenant: str, sid: str, epoch: int, at: int | float) -> None:
+    """Schedule the session's queue-publish timer (``queue|{tenant}|{sid}|{epoch}``) at ``at``."""
+    r.call("ZADD", SCHED_KEY, at, "queue|" + tenant + "|" + sid + "|" + tostring(epoch))
 
 
 def index_session(r: Keyspace, p: str, sid: str, dim: str) -> None:
@@ -162,6 +166,13 @@ def lt(a: int | float | None, b: int | float | None) -> bool:
     return a < b
 
 
+def le(a: int | float | None, b: int | float | None) -> bool:
+    """Lua's ``a <= b`` (and ``b >= a``) of two ``tonumber`` results."""
+    if a is None or b is None:
+        raise script_error("attempt to compare nil with number")
+    return a <= b
+
+
 def script_error(message: str) -> ResponseError:
     """The error a Lua runtime error in a script surfaces as (to raise)."""
     return ResponseError(f"Error running script: {message}")
@@ -176,6 +187,15 @@ def arg(value: int | float | None) -> int | float:
 
 def add(a: int | float | None, b: int | float | None) -> int | float:
     """Lua's ``a + b`` of two ``tonumber`` results."""
-    if a is None or b is None:
-        raise script_error("attempt to perform arithmetic on a nil value")
-    return a + b
+    return number(a) + number(b)
+
+
+def truncated(items: list[str | int | float | None]) -> list[str | int | float]:
+    """A Lua table constructor whose values may be nil (never false): the reply stops at the
+    first nil."""
+    out: list[str | int | float] = []
+    for item in items:
+        if item is None:
+            break
+        out.append(item)
+    return out

@@ -13,46 +13,31 @@ import json
 import math
 from typing import TYPE_CHECKING
 
+from router.store.base import SCHED_KEY
 from router.store.memory.lib import (
     add,
     agent_node,
     arg,
+    arm_queue_timer,
     call_fields,
     call_int,
     call_str,
+    defined,
     index_session,
     lt,
     lua_or,
+    number,
     release_slot,
     script_error,
     sync_ready,
     tonumber,
     tostring,
+    truncated,
 )
-from router.store.memory.lua import Port, script_source
+from router.store.memory.lua import ports_by_name
 
 if TYPE_CHECKING:
     from router.store.memory.keyspace import Keyspace
-
-SCHED = "sb:sched"
-
-
-def _cat(value: str | None) -> str:
-    """A reply field used in ``..``: a missing one (Lua false) is a script error."""
-    if value is None:
-        raise script_error("attempt to concatenate a boolean value")
-    return value
-
-
-def _truncated(items: list[str | int | float | None]) -> list[str | int | float]:
-    """A Lua table constructor whose values may be nil (never false): the reply stops at the
-    first nil."""
-    out: list[str | int | float] = []
-    for item in items:
-        if item is None:
-            break
-        out.append(item)
-    return out
 
 
 def agent_state(r: Keyspace, keys: list[str], argv: list[str]) -> object:
@@ -68,7 +53,7 @@ def agent_state(r: Keyspace, keys: list[str], argv: list[str]) -> object:
         r.call("HSET", ak, "state", argv[2], "reason", argv[3])
     sync_ready(r, p, aid)
     a = call_fields(r, "HMGET", ak, "state", "reason", "load", "capacity", "queues")
-    return _truncated(
+    return truncated(
         [
             "ok",
             a[0],
@@ -95,7 +80,7 @@ def _close_release(
         return agent
     if state == "offered" and offer_agent is not None:
         release_slot(r, p, offer_agent, sid, arg(now))
-        r.call("ZREM", SCHED, "offer|" + tenant + "|" + sid + "|" + _cat(s[4]))
+        r.call("ZREM", SCHED_KEY, "offer|" + tenant + "|" + sid + "|" + defined(s[4]))
         return offer_agent
     return ""
 
@@ -120,8 +105,8 @@ def close(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     if argv[7] == "1" and s[0] == "new" and s[6] == "1":
         return ["active"]
     holder = _close_release(r, p, tenant, sid, now, s)
-    r.call("ZREM", p + "w:" + _cat(s[3]), sid)
-    r.call("ZREM", SCHED, "inact|" + tenant + "|" + sid)
+    r.call("ZREM", p + "w:" + defined(s[3]), sid)
+    r.call("ZREM", SCHED_KEY, "inact|" + tenant + "|" + sid)
     r.call("HINCRBY", sk, "epoch", 1)
     r.call(
         "HSET", sk, "state", "closed", "closed_at", arg(now), "close_reason", argv[3],
@@ -145,14 +130,14 @@ def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     if argv[7] != "":
         prev = call_str(r, "GET", dk)
         if prev is not None:
-            return _truncated(["dup", tonumber(prev)])
+            return truncated(["dup", tonumber(prev)])
     seq = call_int(r, "RPUSH", p + "h:" + sid, argv[4])
     if argv[7] != "":
         r.call("SET", dk, seq, "EX", arg(tonumber(argv[8])))
     if s[0] != "closed":
         inactivity_at = add(now, tonumber(argv[6]))
         r.call("HSET", sk, "updated_at", arg(now), "inactivity_at", inactivity_at)
-        r.call("ZADD", SCHED, inactivity_at, "inact|" + tenant + "|" + sid)
+        r.call("ZADD", SCHED_KEY, inactivity_at, "inact|" + tenant + "|" + sid)
     return ["ok", seq]
 
 
@@ -162,7 +147,7 @@ def claim_timers(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     due = call_fields(
         r,
         "ZRANGEBYSCORE",
-        SCHED,
+        SCHED_KEY,
         "-inf",
         arg(now),
         "LIMIT",
@@ -171,15 +156,15 @@ def claim_timers(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     )
     leased = add(now, tonumber(argv[1]))
     for member in due:
-        r.call("ZADD", SCHED, leased, _cat(member))
+        r.call("ZADD", SCHED_KEY, leased, defined(member))
     return [leased, due]
 
 
 def complete_timer(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     """Remove a leased timer unless it was re-armed meanwhile (its score changed)."""
-    score = call_str(r, "ZSCORE", SCHED, argv[0])
+    score = call_str(r, "ZSCORE", SCHED_KEY, argv[0])
     if score is not None and tonumber(score) == tonumber(argv[1]):
-        r.call("ZREM", SCHED, argv[0])
+        r.call("ZREM", SCHED_KEY, argv[0])
         return [1]
     return [0]
 
@@ -191,13 +176,10 @@ def queue_stats(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     oldest = call_fields(r, "ZRANGE", p + "w:" + queue, 0, 0, "WITHSCORES")
     longest: int | float = 0
     if len(oldest) > 1 and oldest[1] is not None:
-        score = tonumber(oldest[1])
-        if now is None or score is None:
-            raise script_error("attempt to perform arithmetic on a nil value")
-        longest = now - score
+        longest = number(now) - number(tonumber(oldest[1]))
     logged_on = idle = not_ready = working = active = 0
     for aid in call_fields(r, "SMEMBERS", p + "qa:" + queue):
-        member = _cat(aid)
+        member = defined(aid)
         a = call_fields(r, "HMGET", p + "a:" + member, "state", "load")
         if a[0] is not None and a[0] != "logged_out" and agent_node(r, p, member) != "":
             logged_on += 1
@@ -223,10 +205,7 @@ def bot_handoff(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     r.call("HSET", sk, "state", "queued", "queued_at", arg(now), "queue", argv[3])
     r.call("ZADD", p + "w:" + argv[3], arg(now), sid)
     index_session(r, p, sid, "q:" + argv[3])
-    r.call(
-        "ZADD", SCHED, add(now, tonumber(argv[5])),
-        "queue|" + tenant + "|" + sid + "|" + tostring(epoch),
-    )  # fmt: skip
+    arm_queue_timer(r, tenant, sid, epoch, add(now, tonumber(argv[5])))
     return ["queued", epoch]
 
 
@@ -245,7 +224,7 @@ def assign_held(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     )  # fmt: skip
     r.call("SADD", p + "as:" + argv[3], sid)
     index_session(r, p, sid, "a:" + argv[3])
-    r.call("ZADD", SCHED, inactivity_at, "inact|" + tenant + "|" + sid)
+    r.call("ZADD", SCHED_KEY, inactivity_at, "inact|" + tenant + "|" + sid)
     return ["assigned", agent_node(r, p, argv[3])]
 
 
@@ -292,31 +271,32 @@ def delete_session(r: Keyspace, keys: list[str], argv: list[str]) -> object:
         return ["open", s[0]]
     pid = _party_id(_cjson_decode(lua_or(s[2], "")))
     if pid is not None:
-        ix = p + "ix:" + _cat(s[1]) + ":" + pid
+        ix = p + "ix:" + defined(s[1]) + ":" + pid
         if call_str(r, "GET", ix) == sid:
             r.call("DEL", ix)
         r.call("ZREM", p + "sx:p:" + pid, sid)
     # Search indexes; entries of earlier queues / agents are pruned when a search meets them.
     dims = [
-        "t", "s:" + _cat(s[1]), "c:" + lua_or(s[3], ""), "q:" + lua_or(s[4], ""),
+        "t", "s:" + defined(s[1]), "c:" + lua_or(s[3], ""), "q:" + lua_or(s[4], ""),
         "a:" + lua_or(s[5], ""),
     ]  # fmt: skip
     for dim in dims:
         r.call("ZREM", p + "sx:" + dim, sid)
     r.call("DEL", sk, p + "h:" + sid, p + "st:" + sid, p + "dec:" + sid)
     r.call("SREM", p + "sa:" + argv[3], sid)
-    r.call("ZREM", SCHED, "inact|" + tenant + "|" + sid)
+    r.call("ZREM", SCHED_KEY, "inact|" + tenant + "|" + sid)
     return ["deleted"]
 
 
-PORTS: dict[str, Port] = {
-    script_source("agent_state", lib=True): agent_state,
-    script_source("close", lib=True): close,
-    script_source("append_outbound", lib=True): append_outbound,
-    script_source("claim_timers", lib=True): claim_timers,
-    script_source("complete_timer", lib=True): complete_timer,
-    script_source("queue_stats", lib=True): queue_stats,
-    script_source("bot_handoff", lib=True): bot_handoff,
-    script_source("assign_held", lib=True): assign_held,
-    script_source("delete_session", lib=True): delete_session,
-}
+PORTS = ports_by_name(
+    agent_state,
+    close,
+    append_outbound,
+    claim_timers,
+    complete_timer,
+    queue_stats,
+    bot_handoff,
+    assign_held,
+    delete_session,
+    lib=True,
+)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from importlib import resources
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from redis.exceptions import ResponseError
+
+from router.store.base import script_source
 
 if TYPE_CHECKING:
     from router.store.memory.keyspace import Keyspace
@@ -20,7 +21,6 @@ NO_PORT = "no in-process implementation of this script"
 
 # Modules exposing ``PORTS: dict[str, Port]`` keyed by the exact script text.
 _PORT_MODULES = (
-    "router.store.memory.lib",
     "router.store.memory.session_scripts",
     "router.store.memory.lifecycle_scripts",
     "router.store.memory.service_scripts",
@@ -31,17 +31,14 @@ _PORT_MODULES = (
 class Port(Protocol):
     """A script as a Python function: ``KEYS`` and ``ARGV`` as lists (0-indexed)."""
 
+    __name__: str
+
     def __call__(self, r: Keyspace, keys: list[str], argv: list[str]) -> object: ...
 
 
-def script_source(name: str, *, lib: bool) -> str:
-    """The exact text registered for ``scripts/{name}.lua`` (with ``lib.lua`` prepended when
-    ``lib``), as ``router.store.redis`` and its siblings register it."""
-    scripts = resources.files("router.store") / "scripts"
-    text = (scripts / f"{name}.lua").read_text("utf-8")
-    if lib:
-        return (scripts / "lib.lua").read_text("utf-8") + "\n" + text
-    return text
+def ports_by_name(*ports: Port, lib: bool) -> dict[str, Port]:
+    """Ports keyed by the text of the script each is named after (``scripts/{name}.lua``)."""
+    return {script_source(port.__name__, lib=lib): port for port in ports}
 
 
 def sha1(text: str) -> str:
@@ -81,13 +78,8 @@ def registry() -> dict[str, Port]:
     if _registry is None:
         found: dict[str, Port] = {}
         for name in _PORT_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
-            for text, port in getattr(module, "PORTS", {}).items():
+            ports: dict[str, Port] = importlib.import_module(name).PORTS
+            for text, port in ports.items():
                 found[sha1(text)] = port
         _registry = found
     return _registry

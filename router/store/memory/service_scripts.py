@@ -19,22 +19,16 @@ from router.store.memory.lib import (
     call_fields,
     call_int,
     call_str,
+    le,
     lt,
-    script_error,
+    lua_or,
     tonumber,
 )
-from router.store.memory.lua import Port, script_source
+from router.store.memory.lua import Port, ports_by_name
 from router.store.queue_status import CLAIM_SCRIPT
 
 if TYPE_CHECKING:
     from router.store.memory.keyspace import Keyspace
-
-
-def _le(a: int | float | None, b: int | float | None) -> bool:
-    """Lua's ``a <= b`` (and ``b >= a``) of two ``tonumber`` results."""
-    if a is None or b is None:
-        raise script_error("attempt to compare nil with number")
-    return a <= b
 
 
 def rate_limit(r: Keyspace, keys: list[str], argv: list[str]) -> object:
@@ -44,8 +38,8 @@ def rate_limit(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     window = tonumber(argv[2])
     for i in range(2):
         if lt(0, limits[i]):
-            used = tonumber(call_str(r, "GET", keys[i]) or "0")
-            if _le(limits[i], used):
+            used = tonumber(lua_or(call_str(r, "GET", keys[i]), "0"))
+            if le(limits[i], used):
                 left: int | float = call_int(r, "PTTL", keys[i])
                 if left < 0:
                     r.call("PEXPIRE", keys[i], arg(window))
@@ -63,8 +57,8 @@ def bot_quota(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     """Take one call from a bot account's daily cap (``keys[0]``): the calls left after this
     one, or -1 (nothing taken) when the cap is reached."""
     cap = tonumber(argv[0])
-    used = tonumber(call_str(r, "GET", keys[0]) or "0")
-    if _le(cap, used):
+    used = tonumber(lua_or(call_str(r, "GET", keys[0]), "0"))
+    if le(cap, used):
         return -1
     taken = call_int(r, "INCR", keys[0])
     if taken == 1:
@@ -98,9 +92,7 @@ def open_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     sid = call_str(r, "GET", ix)
     if sid is not None:
         s = call_fields(r, "HMGET", p + "s:" + sid, "state", "reopen_until")
-        if s[0] is not None and (
-            s[0] != "closed" or _le(now, tonumber(s[1] if s[1] is not None else "0"))
-        ):
+        if s[0] is not None and (s[0] != "closed" or le(now, tonumber(lua_or(s[1], "0")))):
             return ["existing", sid]
     sid = argv[3]
     reopen_until = add(now, tonumber(argv[11]))
@@ -147,10 +139,7 @@ def create_number(r: Keyspace, keys: list[str], argv: list[str]) -> object:
 
 
 PORTS: dict[str, Port] = {
-    script_source("rate_limit", lib=False): rate_limit,
-    script_source("bot_quota", lib=False): bot_quota,
-    script_source("consent_change", lib=False): consent_change,
-    script_source("open_outbound", lib=False): open_outbound,
+    **ports_by_name(rate_limit, bot_quota, consent_change, open_outbound, lib=False),
     CLAIM_SCRIPT: claim_queue_status,
     CREATE_NUMBER_SCRIPT: create_number,
 }

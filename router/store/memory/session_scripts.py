@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from router.store.base import SCHED_KEY
 from router.store.memory.lib import (
+    add,
     agent_node,
+    arm_queue_timer,
     call_fields,
     call_int,
     call_str,
@@ -23,7 +26,7 @@ from router.store.memory.lib import (
     tonumber,
     tostring,
 )
-from router.store.memory.lua import Port, script_source
+from router.store.memory.lua import ports_by_name
 
 if TYPE_CHECKING:
     from router.store.memory.keyspace import Keyspace
@@ -108,10 +111,7 @@ def _start(r: Keyspace, argv: list[str], sid: str, now: int | float) -> int:
         r.call("HSET", sk, "state", "queued", "queued_at", now)
         r.call("HDEL", sk, "closed_at", "close_reason", "reopen_until", "agent")
         r.call("ZADD", p + "w:" + queue, now, sid)
-        r.call(
-            "ZADD", "sb:sched", now + number(tonumber(argv[17])),
-            "queue|" + tenant + "|" + sid + "|" + tostring(epoch),
-        )  # fmt: skip
+        arm_queue_timer(r, tenant, sid, epoch, add(now, tonumber(argv[17])))
     index_session(r, p, sid, "q:" + lua_or(call_str(r, "HGET", sk, "queue"), ""))
     return epoch
 
@@ -129,9 +129,9 @@ def ingest(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     seq = call_int(r, "RPUSH", p + "h:" + sid, argv[7])
     if argv[4] != "":
         r.call("SET", dk, sid + "|" + tostring(seq), "EX", number(tonumber(argv[16])))
-    inactivity_at = number(now) + number(tonumber(argv[15]))
+    inactivity_at = add(now, tonumber(argv[15]))
     r.call("HSET", sk, "updated_at", number(now), "inactivity_at", inactivity_at)
-    r.call("ZADD", "sb:sched", inactivity_at, "inact|" + tenant + "|" + sid)
+    r.call("ZADD", SCHED_KEY, inactivity_at, "inact|" + tenant + "|" + sid)
     epoch = tonumber(lua_or(call_str(r, "HGET", sk, "epoch"), "0"))
     if outcome != "existing":
         epoch = _start(r, argv, sid, number(now))
@@ -217,7 +217,7 @@ def offer(r: Keyspace, keys: list[str], argv: list[str]) -> object:
         "offer_expires", argv[6],
     )  # fmt: skip
     r.call(
-        "ZADD", "sb:sched", number(tonumber(argv[6])),
+        "ZADD", SCHED_KEY, number(tonumber(argv[6])),
         "offer|" + tenant + "|" + sid + "|" + argv[4],
     )  # fmt: skip
     return ["offered", chosen, node]
@@ -238,7 +238,7 @@ def accept(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     )  # fmt: skip
     r.call("HDEL", sk, "offer_id", "offer_agent", "offer_expires", "pinned_agent")
     r.call("ZREM", p + "w:" + defined(s[3]), sid)
-    r.call("ZREM", "sb:sched", "offer|" + tenant + "|" + sid + "|" + argv[4])
+    r.call("ZREM", SCHED_KEY, "offer|" + tenant + "|" + sid + "|" + argv[4])
     r.call("DEL", p + "dec:" + sid)
     index_session(r, p, sid, "a:" + argv[3])
     return ["assigned", s[3]]
@@ -264,11 +264,8 @@ def release(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     epoch = call_int(r, "HINCRBY", sk, "epoch", 1)
     r.call("HSET", sk, "state", "queued")
     r.call("HDEL", sk, "offer_id", "offer_agent", "offer_expires")
-    r.call("ZREM", "sb:sched", "offer|" + tenant + "|" + sid + "|" + argv[3])
-    r.call(
-        "ZADD", "sb:sched", number(now) + number(tonumber(argv[8])),
-        "queue|" + tenant + "|" + sid + "|" + tostring(epoch),
-    )  # fmt: skip
+    r.call("ZREM", SCHED_KEY, "offer|" + tenant + "|" + sid + "|" + argv[3])
+    arm_queue_timer(r, tenant, sid, epoch, add(now, tonumber(argv[8])))
     a = call_fields(r, "HMGET", p + "a:" + aid, "state", "reason", "load", "capacity")
     load, capacity = tonumber(a[2]), tonumber(a[3])
     result = [
@@ -306,17 +303,8 @@ def transfer(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     r.call("HDEL", sk, "agent")
     r.call("ZADD", p + "w:" + argv[4], number(now), sid)
     index_session(r, p, sid, "q:" + argv[4])
-    r.call(
-        "ZADD", "sb:sched", number(now) + number(tonumber(argv[7])),
-        "queue|" + tenant + "|" + sid + "|" + tostring(epoch),
-    )  # fmt: skip
+    arm_queue_timer(r, tenant, sid, epoch, add(now, tonumber(argv[7])))
     return ["requeued", epoch, s[2]]
 
 
-PORTS: dict[str, Port] = {
-    script_source("ingest", lib=True): ingest,
-    script_source("offer", lib=True): offer,
-    script_source("accept", lib=True): accept,
-    script_source("release", lib=True): release,
-    script_source("transfer", lib=True): transfer,
-}
+PORTS = ports_by_name(ingest, offer, accept, release, transfer, lib=True)
