@@ -13,6 +13,10 @@ Handler outcome rules, the same everywhere:
 
 If the consumer goes away (process killed, subscription cancelled) before the handler
 finished, the message is delivered again, to another consumer if there is one.
+
+A single-active-consumer queue delivers to one consumer at a time; the others wait in line.
+``Subscription.hand_over`` lets the active one step back without cutting work short, so the
+next in line takes over in order (``router.partitions`` spreads partitions over processes so).
 """
 
 from __future__ import annotations
@@ -81,6 +85,21 @@ class BrokerError(Exception):
 
 
 class Subscription(Protocol):
+    @property
+    def deliveries(self) -> int:
+        """Messages delivered to this consumer so far (on a single-active-consumer queue,
+        only the active consumer gets any)."""
+
+    async def hand_over(self, grace: float) -> bool:
+        """Let the next consumer in line take the queue over, never cutting work short.
+
+        Takes no new deliveries and gives the started handlers up to ``grace`` seconds. If
+        they all finished (and were settled), stops consuming: what arrived meanwhile goes
+        back to the queue in its order, for the next consumer, and the answer is True.
+        Otherwise carries on as if nothing happened (the held deliveries are started in
+        their order) and answers False.
+        """
+
     async def cancel(self) -> None:
         """Stop consuming; unfinished deliveries are returned to the queue."""
 
@@ -89,6 +108,9 @@ class Broker(Protocol):
     # Called once the connection is back after a loss; transient messages of the lost
     # connection may be gone, so these callbacks resend what matters.
     on_reconnect: list[Callable[[], Awaitable[None]]]
+    # True when other processes may consume the same queues (RabbitMQ), False for a broker
+    # inside this process: only then is there anyone to hand a queue over to.
+    distributed: bool
 
     async def start(self) -> None:
         """Connect. Must be called before any other method."""
@@ -111,6 +133,10 @@ class Broker(Protocol):
 
     async def dead_letters(self, queue: str) -> list[Envelope]:
         """Peek at the dead-lettered messages of ``queue`` (admin view, tests)."""
+
+    async def consumer_count(self, queue: str) -> int:
+        """Consumers of a declared queue across all processes, waiting single-active
+        consumers included."""
 
     async def ping(self) -> bool:
         """True when the broker answers."""

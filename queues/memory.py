@@ -86,12 +86,16 @@ class _MemorySubscription:
         # Unfinished deliveries in delivery order (dicts keep insertion order).
         self._unfinished: dict[int, _Delivery] = {}
         self._ids = itertools.count()
+        # Handing over: no new deliveries until the hand-over completes or is called off.
+        self._holding = False
+        self.deliveries = 0
 
     def has_capacity(self) -> bool:
-        return len(self._unfinished) < self._prefetch
+        return not self._holding and len(self._unfinished) < self._prefetch
 
     def deliver(self, key: _Key, envelope: Envelope) -> None:
         """Start the handler for one message as a task."""
+        self.deliveries += 1
         delivery_id = next(self._ids)
         delivery = _Delivery(key, envelope)
         self._unfinished[delivery_id] = delivery
@@ -108,6 +112,35 @@ class _MemorySubscription:
         if self._unfinished.pop(delivery_id, None) is None:
             return  # the subscription was cancelled meanwhile; the message went back
         self._broker._settle(self._queue, delivery.envelope, error)
+
+    async def hand_over(self, grace: float) -> bool:
+        """Take no new deliveries, wait up to ``grace`` seconds for the started handlers;
+        then stop consuming (the next subscription in line takes over), or, if one is still
+        running, carry on and answer False."""
+        if self._holding or self not in self._queue.subs:
+            return False
+        self._holding = True
+        try:
+            current = asyncio.current_task()
+            tasks = [
+                d.task
+                for d in self._unfinished.values()
+                if d.task is not None and d.task is not current
+            ]
+            if tasks and grace > 0:
+                await asyncio.wait(tasks, timeout=grace)
+        except BaseException:
+            self._resume()
+            raise
+        if self._unfinished:
+            self._resume()
+            return False
+        await self.cancel()
+        return True
+
+    def _resume(self) -> None:
+        self._holding = False
+        self._broker._dispatch(self._queue)
 
     async def cancel(self) -> None:
         """Stop consuming; unfinished deliveries go back to the front of the queue."""
@@ -147,6 +180,8 @@ class InMemoryBroker:
         self._closed = False
         # Never called: there is no connection to lose.
         self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
+        # Only this process consumes: there is nobody to hand a queue over to.
+        self.distributed = False
 
     async def start(self) -> None:
         """Nothing to connect to; marks the broker usable."""
@@ -197,6 +232,11 @@ class InMemoryBroker:
         """The dead-lettered messages of ``queue``, oldest first."""
         self._check_usable()
         return list(self._queue(queue).dead)
+
+    async def consumer_count(self, queue: str) -> int:
+        """Subscriptions of ``queue`` (waiting single-active ones included)."""
+        self._check_usable()
+        return len(self._queue(queue).subs)
 
     async def delete_queue(self, queue: str) -> None:
         """Drop a queue, its messages and dead letters; its subscriptions stop."""

@@ -116,11 +116,23 @@ class _RabbitSubscription:
         # Draining: deliveries that arrive now stay unacknowledged and go back to the queue
         # (in their order) when the channel closes.
         self._draining = False
+        # Handing over: deliveries that arrive now are held, unstarted, until the hand-over
+        # completes (they go back to the queue with the channel) or is called off (they are
+        # started in their order).
+        self._held: list[AbstractIncomingMessage] | None = None
+        self.deliveries = 0
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """aio-pika callback: start the handler task (deliveries arrive in order)."""
         if self._closing or self._draining:
             return  # left unacked; closing the channel returns it to the queue
+        self.deliveries += 1
+        if self._held is not None:
+            self._held.append(message)
+            return
+        self._start(message)
+
+    def _start(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.get_running_loop().create_task(self._process(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -149,6 +161,37 @@ class _RabbitSubscription:
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
         await self.cancel()
+
+    async def hand_over(self, grace: float) -> bool:
+        """Let the next consumer in line become active, never cutting a handler short: hold
+        new deliveries, wait up to ``grace`` seconds for the started handlers to finish and
+        settle, then close the channel (RabbitMQ requeues the held deliveries in their order
+        and activates the next waiting consumer). If a handler is still running by then,
+        start the held deliveries in their order and answer False."""
+        if self._closing or self._draining or self._held is not None:
+            return False
+        self._held = []
+        try:
+            current = asyncio.current_task()
+            tasks = [task for task in self._tasks if task is not current]
+            pending = set(tasks)
+            if tasks and grace > 0:
+                _, pending = await asyncio.wait(tasks, timeout=grace)
+        except BaseException:
+            self._resume()
+            raise
+        if pending:
+            self._resume()
+            return False
+        await self.cancel()
+        return True
+
+    def _resume(self) -> None:
+        held, self._held = self._held or [], None
+        if self._closing or self._draining:
+            return  # left unacked; closing the channel returns them to the queue
+        for message in held:
+            self._start(message)
 
     async def cancel(self) -> None:
         """Stop consuming; unfinished deliveries go back to the queue in their order."""
@@ -193,6 +236,8 @@ class RabbitBroker:
         self._delay_queues: dict[str, float] = {}
         self._subscriptions: set[_RabbitSubscription] = set()
         self._closed = False
+        # Other processes consume the same queues: single-active ones can be handed over.
+        self.distributed = True
         # Called once the connection is back after a loss (queues and consumers restored).
         # Transient messages of the lost connection's queues (e.g. frames for this
         # process's sockets) may be gone: these callbacks resend what matters.
@@ -247,7 +292,7 @@ class RabbitBroker:
             await self._call(channel.set_qos(prefetch_count=prefetch))
             amqp_queue = await self._call(channel.declare_queue(queue, **self._kwargs(spec)))
             await self._call(amqp_queue.consume(subscription.on_message))
-        except BrokerError:
+        except BaseException:  # also when cancelled: no consumer may outlive this call
             with contextlib.suppress(Exception):
                 await channel.close()
             raise
@@ -262,6 +307,18 @@ class RabbitBroker:
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
+
+    async def consumer_count(self, queue: str) -> int:
+        """Consumers of ``queue`` (waiting single-active ones included), from a passive
+        declare on a channel of its own (a missing queue closes the channel it is asked on)."""
+        channel = await self._call(self._connected().channel(publisher_confirms=False))
+        try:
+            declared = await self._call(channel.declare_queue(queue, passive=True, robust=False))
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        result = declared.declaration_result
+        return int(result.consumer_count or 0)
 
     async def delete_queue(self, queue: str) -> None:
         """Delete a queue with its dead-letter and delay queues (admin, tests)."""

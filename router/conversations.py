@@ -17,8 +17,9 @@ from redis.exceptions import RedisError
 from queues import names
 from queues.base import Broker, BrokerError
 from router import frames
+from router.addresses import Addresses
 from router.config import Config, MediaStreamConfig, TenantConfig
-from router.consent import SMS_CHANNELS, ensure_can_send
+from router.consent import SMS_CHANNELS, refusal
 from router.delivery import Delivery
 from router.errors import ConflictError, NotFoundError, StoreError
 from router.event_bus import EventBus
@@ -40,6 +41,7 @@ from router.personal_inbox import personal_number, personal_stream
 from router.routing_adapter import queue_entry
 from router.store import RedisStore
 from router.store.base import ReleaseResult
+from router.store.filing import Recipient
 from router.store.streams import StreamStore
 from router.stream_settings import StreamSettings
 
@@ -63,6 +65,8 @@ class Conversations:
         self.events: EventBus | None = None  # event webhooks, set by the runtime
         # Media stream settings as edited at run time (router.stream_settings).
         self.streams = StreamSettings(config, StreamStore(store.client))
+        # Where each session's replies go (it never changes): one store read per session.
+        self.addresses = Addresses(store)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -237,28 +241,16 @@ class Conversations:
         """
         if not (text or choices or attachments):
             raise ConflictError("empty_message", "a message needs text, choices or attachments")
-        session = await self.session(tenant, session_id)
-        stream = self.stream(tenant, session.stream)
-        if session.channel is not ChannelKind.WEBCHAT:
-            unreachable = await self.store.deliveries.unreachable(
-                tenant, session.account, session.remote_party.id
-            )
-            if unreachable is not None:
-                raise ConflictError(
-                    "unreachable", f"the customer cannot be reached on this channel: {unreachable}"
-                )
-        if session.channel in SMS_CHANNELS and not compliance:
-            await ensure_can_send(
-                self.store, tenant, session.channel, session.account, session.remote_party.id
-            )
+        to = await self.addresses.get(tenant, session_id)
+        stream = self.stream(tenant, to.stream)
         message = Message(
             id=uuid.uuid4().hex,
             tenant=tenant,
-            channel=session.channel,
-            account=session.account,
-            stream=session.stream,
+            channel=to.channel,
+            account=to.account,
+            stream=to.stream,
             direction=Direction.OUTBOUND,
-            remote_party=session.remote_party,
+            remote_party=to.remote_party,
             sender=sender,
             text=text,
             choices=choices,
@@ -266,29 +258,48 @@ class Conversations:
         )
         agent = sender.id if sender.kind is SenderKind.AGENT else None
         dedupe = f"out:{session_id}:{agent}:{client_id}" if agent and client_id else None
-        outcome, seq = await self.store.append_outbound(
+        sms = to.channel in SMS_CHANNELS
+        # One round trip: the customer's checks, then the filing (``router.store.filing``).
+        filing = await self.store.file_outbound(
             message,
             session_id=session_id,
             agent=agent,
             inactivity_seconds=stream.inactivity_timeout_seconds,
             dedupe_key=dedupe,
+            recipient=Recipient(
+                account=to.account,
+                party=to.remote_party.id,
+                check_unreachable=to.channel is not ChannelKind.WEBCHAT,
+                consent=to.channel if sms and not compliance else None,
+                index=sms,
+            ),
         )
-        if outcome == "forbidden":
-            raise ConflictError("not_assigned", "this conversation is not assigned to you")
+        outcome, seq = filing.outcome, filing.seq
         if outcome == "missing":
             raise NotFoundError(f"no session {session_id!r}")
+        if outcome == "unreachable":
+            why = filing.unreachable
+            raise ConflictError(
+                "unreachable", f"the customer cannot be reached on this channel: {why}"
+            )
+        if filing.refused is not None:  # opted out or blocked (SMS)
+            raise refusal(filing.refused) or ConflictError(
+                "opted_out", "the customer may not be written to; nothing was sent"
+            )
+        if outcome == "forbidden":
+            raise ConflictError("not_assigned", "this conversation is not assigned to you")
         filed = message.model_copy(update={"session_id": session_id, "seq": seq})
         if outcome == "dup":
             filed, queue_again = await self._filed_before(filed)
             if not queue_again:
                 return filed
             message = filed
-        if session.channel in SMS_CHANNELS and seq is not None:
-            await self.store.sms.index_message(tenant, message.id, session_id, seq)
+            if sms and seq is not None:  # filed (and indexed) by an earlier filing
+                await self.store.sms.index_message(tenant, message.id, session_id, seq)
         work = OutboundWork(
             tenant=tenant, session_id=session_id, message=filed, compliance=compliance
         )
-        partition = names.partition_of(f"{tenant}|{session.stream}|{session.remote_party.id}",
+        partition = names.partition_of(f"{tenant}|{to.stream}|{to.remote_party.id}",
                                        self.partitions)  # fmt: skip
         try:
             await self.broker.publish(names.outbound(partition), envelope(work))

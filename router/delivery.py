@@ -85,7 +85,8 @@ class LocalSockets:
             try:
                 # A client that does not read fills its buffer; past SEND_TIMEOUT it is
                 # closed (1013) rather than holding up everyone else's frames.
-                await asyncio.wait_for(ws.send_str(frame), SEND_TIMEOUT)
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await ws.send_str(frame)
                 sent += 1
             except TimeoutError:
                 await self._drop_slow(ws)

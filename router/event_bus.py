@@ -99,6 +99,10 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *,
     return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
+# An event's data, or a function making it (called only when some subscription wants it).
+EventData = dict[str, Any] | Callable[[], dict[str, Any]]
+
+
 def message_data(message: Message) -> dict[str, Any]:
     """The ``data`` of message.* events."""
     return {
@@ -151,12 +155,15 @@ class EventBus:
         """Whether an enabled subscription of ``tenant`` wants ``type`` (cached like ``emit``)."""
         return any(s.wants(type) for s in await self._subscriptions(tenant))
 
-    async def emit(self, tenant: str, type: str, data: dict[str, Any]) -> None:
-        """Queue ``type`` for every enabled subscription of ``tenant`` that wants it."""
+    async def emit(self, tenant: str, type: str, data: EventData) -> None:
+        """Queue ``type`` for every enabled subscription of ``tenant`` that wants it
+        (``data`` may be a function making it: called only when some subscription does)."""
         try:
             subs = [s for s in await self._subscriptions(tenant) if s.wants(type)]
             if not subs:
                 return
+            if callable(data):
+                data = data()
             created = datetime.now(UTC).isoformat()
             for sub in subs:
                 job = EventJob(
@@ -175,12 +182,12 @@ class EventBus:
         """A customer message was filed: conversation.created (new session), message.received,
         then conversation.queued when it (re)opened a session that waits in ``queue``."""
         if result.outcome is IngestOutcome.NEW:
-            await self.emit(message.tenant, "conversation.created", {
+            await self.emit(message.tenant, "conversation.created", lambda: {
                 "session_id": message.session_id, "stream": message.stream,
                 "channel": message.channel.value, "account": message.account,
                 "customer": message.remote_party.model_dump(mode="json"),
             })  # fmt: skip
-        await self.emit(message.tenant, "message.received", message_data(message))
+        await self.emit(message.tenant, "message.received", lambda: message_data(message))
         new = result.outcome in (IngestOutcome.NEW, IngestOutcome.REOPENED)
         if queue is not None and new and result.state == "queued":
             data = {"session_id": message.session_id, "queue": queue}

@@ -149,6 +149,13 @@ class Metrics:
             ["route", "limit"],
             registry=r,
         )
+        self.partitions_active = Gauge(
+            "switchboard_partitions_active",
+            "Ordered partitions this process is the active consumer of (it received messages "
+            "since it last subscribed), by broker queue kind (in, out)",
+            ["queue"],
+            registry=r,
+        )
         self.buffer_drops = Counter(
             "switchboard_buffer_drops",
             "Frames not delivered because a bounded buffer was full or a socket too slow",

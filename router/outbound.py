@@ -37,8 +37,10 @@ from router.events import OutboundWork
 from router.metrics import Metrics
 from router.models import ChannelKind, Message, MessageStatus
 from router.ordering import KeyedSerializer
+from router.partitions import PartitionConsumers
 from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
+from router.store.deliveries import SendCheck, SendClaim
 from router.tasks import retry_until_done
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,21 @@ OUTCOME_UNKNOWN = "delivery outcome unknown: the process sending it stopped mid-
 
 @dataclass
 class _Progress:
-    """How far one delivery attempt got: ``called`` once the provider call started."""
+    """How far one delivery attempt got: ``called`` once the provider call started,
+    ``released`` once the send claim was dropped along with the send's record."""
 
     called: bool = False
+    released: bool = False
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where a message goes as far as this process knows it before the send's reads: its
+    adapter, or why it has none (``gone``); neither for a CPaaS number, whose adapter is
+    built from the store (``router.sms_outbound``)."""
+
+    adapter: ChannelAdapter | None = None
+    gone: str | None = None
 
 
 def backoff(attempt: int) -> float:
@@ -83,11 +97,17 @@ class OutboundWorker:
         self._serial = KeyedSerializer()
         self.events: EventBus | None = None  # event webhooks, set by the runtime
 
-    async def start(self) -> None:
+    async def start(self, consumers: PartitionConsumers | None = None) -> None:
+        """Consume every outbound partition: through ``consumers`` (the runtime's, which
+        subscribes once it starts and spreads the partitions over the processes), or
+        directly."""
         for i in range(self.partitions):
             name = names.outbound(i)
             handler = logs.with_envelope(self.metrics.dead_lettering(self._on_outbound, name))
-            await self.broker.subscribe(name, handler, prefetch=64)
+            if consumers is None:
+                await self.broker.subscribe(name, handler, prefetch=64)
+            else:
+                consumers.add(name, handler, prefetch=64, kind="out")
 
     async def _on_outbound(self, env: Envelope) -> None:
         work = OutboundWork.model_validate_json(env.body)
@@ -104,43 +124,60 @@ class OutboundWorker:
         finally:
             http.call_observer.reset(token)
 
-    async def _adapter(self, message: Message) -> ChannelAdapter:
+    async def _route(self, message: Message) -> _Route:
         if message.channel is ChannelKind.WEBCHAT:
-            return self.webchat
+            return _Route(self.webchat)
         if message.channel is ChannelKind.SMS and self.sms is not None:
-            return await self.sms.adapter(message)
+            return _Route()
         account = await self.store.account_cache.get_in(message.tenant, message.account)
         if account is None or not self.channels.supports(account.type):
-            raise PermanentSendError(f"integration account {message.account!r} is gone")
-        reason = await self.store.deliveries.unreachable(
-            message.tenant, message.account, message.remote_party.id
-        )
-        if reason is not None:
-            raise Unreachable(f"contact unreachable on this account: {reason}")
-        return self.channels.adapter(account)
+            return _Route(gone=f"integration account {message.account!r} is gone")
+        return _Route(self.channels.adapter(account))
+
+    async def _check(self, work: OutboundWork, claim: SendClaim | None, route: _Route) -> SendCheck:
+        """Take the claim and read what the send must respect, in one round trip."""
+        message = work.message
+        adapter = route.adapter
+        consent = message.channel in SMS_CHANNELS and not work.compliance
+        return await self.store.deliveries.check_send(
+            work.tenant, work.session_id, message.seq, claim=claim, account=message.account,
+            party=message.remote_party.id, consent=message.channel if consent else None,
+            unreachable=adapter is not None and message.channel is not ChannelKind.WEBCHAT,
+            per_second=adapter.capabilities.sends_per_second if adapter is not None else None,
+        )  # fmt: skip
 
     async def deliver(self, work: OutboundWork, attempt: int = 1) -> None:
-        if await self._settled(work):
-            return
+        route = await self._route(work.message)
         if work.message.channel is ChannelKind.WEBCHAT:
-            await self._attempt(work, attempt, _Progress())
+            check = await self._check(work, None, route)
+            if not self._settled(work, check):
+                await self._attempt(work, attempt, _Progress(), route, check, None)
             return
-        claim = f"sb:sending:{work.message.id}"
-        if not await self._claim(claim):
-            if await self._settled(work):
+        claim = SendClaim(
+            key=f"sb:sending:{work.message.id}", token=uuid.uuid4().hex, seconds=CLAIM_SECONDS
+        )
+        try:
+            check = await self._check(work, claim, route)
+        except BaseException as exc:
+            # Its answer was lost: the claim may be ours, and nothing was sent.
+            stopping = isinstance(exc, asyncio.CancelledError)
+            await self._release(claim, until_done=not stopping, if_ours=True)
+            raise
+        if not check.claimed and not await self._ours(claim):
+            if self._settled(work, check):
                 return  # another delivery of it sent it meanwhile
             # A process stopped while sending it: the provider may have it already, and a
             # second send could duplicate it. Fail it with the reason instead.
             await self._failed(work, OUTCOME_UNKNOWN)
         progress = _Progress()
         try:
-            # Checked again under the claim: another delivery of the same message (a
-            # redelivery while the first one was still recording its send) may have sent it
-            # and dropped its claim since the first check.
-            if await self._settled(work):
+            # Read under the claim: another delivery of the same message (a redelivery while
+            # the first one was still recording its send) may have sent it and dropped its
+            # claim since.
+            if self._settled(work, check):
                 await self._release(claim, until_done=False)
                 return
-            await self._attempt(work, attempt, progress)
+            await self._attempt(work, attempt, progress, route, check, claim)
         except (Retry, Reject, ChannelError):
             # The provider did not take it (or was never called): another attempt may send.
             await self._release(claim, until_done=True)
@@ -153,39 +190,48 @@ class OutboundWorker:
             # claim, so a redelivery fails the message as "outcome unknown" rather than
             # risk sending it twice.
             raise
-        await self._release(claim, until_done=False)
+        if not progress.released:
+            await self._release(claim, until_done=False)
 
-    async def _claim(self, claim: str) -> bool:
-        """Claim the send in Redis; True when this attempt holds the claim. A token tells our
-        own claim (its SET answered late and was sent again) from a stale one."""
-        token = uuid.uuid4().hex
-        if await self.store.client.set(claim, token, nx=True, ex=CLAIM_SECONDS):
-            return True
-        return bool(await self.store.client.get(claim) == token)
+    async def _ours(self, claim: SendClaim) -> bool:
+        """Whether the claim that was not taken is ours after all: the claiming round trip
+        ran but its answer was lost, and the client sent it again."""
+        return bool(await self.store.client.get(claim.key) == claim.token)
 
-    async def _release(self, claim: str, *, until_done: bool) -> None:
-        """Drop the claim. ``until_done``: nothing was sent, and a claim left behind would
-        fail the next attempt as "outcome unknown", so wait for Redis to answer."""
+    async def _release(self, claim: SendClaim, *, until_done: bool, if_ours: bool = False) -> None:
+        """Drop the claim (``if_ours``: only if this attempt holds it). ``until_done``: nothing
+        was sent, and a claim left behind would fail the next attempt as "outcome unknown",
+        so wait for Redis to answer."""
 
         async def drop() -> None:
-            await self.store.client.delete(claim)
+            if not if_ours or await self._ours(claim):
+                await self.store.client.delete(claim.key)
 
         if until_done:
-            await retry_until_done(drop, (RedisError, OSError), f"dropping send claim {claim}")
+            await retry_until_done(drop, (RedisError, OSError), f"dropping send claim {claim.key}")
             return
         try:
             await drop()
         except (RedisError, OSError):  # recorded as sent: the claim only expires later
-            log.debug("could not drop send claim %s", claim, exc_info=True)
+            log.debug("could not drop send claim %s", claim.key, exc_info=True)
 
-    async def _attempt(self, work: OutboundWork, attempt: int, progress: _Progress) -> None:
+    async def _attempt(
+        self, work: OutboundWork, attempt: int, progress: _Progress, route: _Route,
+        check: SendCheck, claim: SendClaim | None,
+    ) -> None:  # fmt: skip
         message = work.message
         channel = message.channel.value
         try:
-            if message.channel in SMS_CHANNELS and not work.compliance:
-                await self._check_consent(message)
-            adapter = await self._adapter(message)
-            await self._throttle(message.account, adapter.capabilities.sends_per_second)
+            if check.pair is not None:
+                # Safety net behind ``Conversations.send``: a message queued before its
+                # customer opted out (or was blocked) fails here with the reason.
+                problem = refusal(check.pair)
+                if problem is not None:
+                    raise Unreachable(problem.message)
+            adapter = await self._adapter(message, route, check)
+            # The batch took a place in the rate-limit window when it knew the adapter.
+            wait = check.wait if route.adapter is not None else None
+            await self._throttle(message.account, adapter.capabilities.sends_per_second, wait)
             progress.called = True
             receipt = await adapter.send(message)
         except RateLimited as exc:
@@ -204,19 +250,27 @@ class OutboundWorker:
             # It went out: record that even if the store is briefly unreachable, or a retry
             # would send it again.
             await retry_until_done(
-                lambda: self._sent(work, receipt), (Exception,), "recording a sent message"
-            )
+                lambda: self._sent(work, receipt, claim, progress), (Exception,),
+                "recording a sent message",
+            )  # fmt: skip
 
-    async def _settled(self, work: OutboundWork) -> bool:
+    async def _adapter(self, message: Message, route: _Route, check: SendCheck) -> ChannelAdapter:
+        if route.gone is not None:
+            raise PermanentSendError(route.gone)
+        if route.adapter is None:
+            assert self.sms is not None
+            return await self.sms.adapter(message)
+        if check.unreachable is not None:
+            raise Unreachable(f"contact unreachable on this account: {check.unreachable}")
+        return route.adapter
+
+    def _settled(self, work: OutboundWork, check: SendCheck) -> bool:
         """True when the message already went out or failed: a redelivery (its consumer
         died after sending, before acknowledging) is not sent a second time, and a message
         reported failed (e.g. its publish was not confirmed, though the broker had it) is
         not sent after all. A message failed with a provider's reason is dead-lettered
         (``Reject``), in case its first dead-lettering did not go through."""
-        seq = work.message.seq
-        if seq is None:
-            return False
-        status = (await self.store.deliveries.statuses(work.tenant, work.session_id)).get(seq)
+        status = check.status
         if status is None or status[0] not in _GONE_OUT:
             return False
         log.info("outbound message %s already %s; not sent again", work.message.id, status[0])
@@ -227,45 +281,40 @@ class OutboundWorker:
             raise Reject(reason)
         return True
 
-    async def _check_consent(self, message: Message) -> None:
-        """Safety net behind ``Conversations.send``: a message queued before its customer
-        opted out (or was blocked) fails here with the reason."""
-        state = await self.store.consent.pair_state(
-            message.tenant, message.channel, message.account, message.remote_party.id
-        )
-        problem = refusal(state)
-        if problem is not None:
-            raise Unreachable(problem.message)
-
-    async def _throttle(self, account: str, per_second: float | None) -> None:
-        """Keep under the provider's rate limit for the account, across all processes."""
+    async def _throttle(self, account: str, per_second: float | None, wait: float | None) -> None:
+        """Keep under the provider's rate limit for the account, across all processes;
+        ``wait``: what the send's first look at the window answered (None: not looked)."""
         if per_second is None:
             return
-        for _ in range(MAX_THROTTLE_WAITS):
+        if wait is None:
             wait = await self.store.deliveries.throttle(account, per_second)
+        for waited in range(1, MAX_THROTTLE_WAITS + 1):
             if wait <= 0:
                 return
             await asyncio.sleep(wait)  # the next one-second window
+            if waited < MAX_THROTTLE_WAITS:
+                wait = await self.store.deliveries.throttle(account, per_second)
         raise RateLimited("local rate limit for this account", 1.0)
 
-    async def _sent(self, work: OutboundWork, receipt: SendReceipt) -> None:
+    async def _sent(
+        self, work: OutboundWork, receipt: SendReceipt, claim: SendClaim | None,
+        progress: _Progress,
+    ) -> None:  # fmt: skip
+        """Record the send, dropping the claim in the same round trip."""
         message = work.message
         self.metrics.messages_out.labels(message.channel.value, "sent").inc()
         log.debug("outbound message %s sent", message.id)
         if self.events is not None:
-            data = message_data(message.model_copy(update={"session_id": work.session_id}))
-            await self.events.emit(work.tenant, "message.sent", data)
-        if message.seq is None:
+            await self.events.emit(work.tenant, "message.sent", lambda: message_data(
+                message.model_copy(update={"session_id": work.session_id})
+            ))  # fmt: skip
+        if message.seq is None or not (receipt.provider_message_ids or receipt.delivered):
             return
-        if receipt.provider_message_ids:
-            await self.store.deliveries.record_sent(
-                work.tenant, message.account, list(receipt.provider_message_ids),
-                work.session_id, message.seq,
-            )  # fmt: skip
-        elif receipt.delivered:
-            await self.store.deliveries.set_status(
-                work.tenant, work.session_id, message.seq, MessageStatus.SENT
-            )
+        await self.store.deliveries.record_sent(
+            work.tenant, message.account, list(receipt.provider_message_ids), work.session_id,
+            message.seq, release=claim.key if claim is not None else None,
+        )  # fmt: skip
+        progress.released = claim is not None
 
     async def _failed(self, work: OutboundWork, reason: str) -> None:
         """Mark the message failed with the provider's reason, then dead-letter it."""

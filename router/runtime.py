@@ -28,6 +28,7 @@ from router.metrics import Metrics
 from router.models import QueueStats
 from router.numbers import NumberService, inteliquent_provider
 from router.outbound import OutboundWorker
+from router.partitions import PartitionConsumers
 from router.personal_inbox import PersonalInbox
 from router.pipeline import Pipeline
 from router.provisioning import apply_config
@@ -37,6 +38,7 @@ from router.scheduler import Scheduler
 from router.settings import Settings
 from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
+from router.store.members import MemberStore
 from router.tasks import cancel_quietly
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ class Runtime:
     # Tenants, queues, not-ready reasons and users shared by every process (router.directory):
     # ``config`` is the file's configuration with the directory's, reloaded on every change.
     directory: Directory = field(init=False)
+    # The inbound and outbound partition subscriptions, spread over the live processes
+    # (router.partitions).
+    partitions: PartitionConsumers = field(init=False)
 
     def __post_init__(self) -> None:
         self.alerter = Alerter(self.settings)
@@ -107,6 +112,10 @@ class Runtime:
             inteliquent_provider(self.channels),
         )  # fmt: skip
         self.directory = Directory(self.store, self.config, self.adopt_config)
+        self.partitions = PartitionConsumers(
+            self.broker, MemberStore(self.store.client), self.settings.node_id,
+            interval=self.settings.balance_interval, metrics=self.metrics,
+        )  # fmt: skip
 
     @classmethod
     def build(
@@ -162,8 +171,9 @@ class Runtime:
         await self.dispatcher.declare()
         await self.events.declare()
         await self.delivery.start()
-        await self.pipeline.start()
-        await self.outbound.start()
+        await self.pipeline.start(self.partitions)
+        await self.outbound.start(self.partitions)
+        await self.partitions.start()
         await self.dispatcher.start()
         await self.events.start()
         self.scheduler.start()
@@ -182,6 +192,7 @@ class Runtime:
             return
         self.draining = True
         log.info("node %s draining", self.settings.node_id)
+        await self.partitions.stop()  # no hand-over may subscribe again from now on
         await self.broker.drain(self.settings.shutdown_grace_seconds)
 
     async def close(self) -> None:
@@ -195,6 +206,7 @@ class Runtime:
         await self.personal_inbox.close()
         await self.scheduler.close()
         await self.dispatcher.close()
+        await self.partitions.close()
         await self.broker.close()
         await self.channels.close()
         await self.store.close()

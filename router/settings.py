@@ -63,6 +63,9 @@ class Settings(BaseModel):
     # On SIGTERM: how long in-flight work may take to finish before it is handed back to
     # the broker (docs/operations.md).
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
+    # How often each process checks whether it should hand partitions it is the active
+    # consumer of to another process (router.partitions); None: ten ticks.
+    partition_balance_seconds: float | None = Field(default=None, gt=0, le=600)
 
     @field_validator("broker_url")
     @classmethod
@@ -81,6 +84,11 @@ class Settings(BaseModel):
     @property
     def embedded(self) -> bool:
         return self.broker_url.startswith("memory://")
+
+    @property
+    def balance_interval(self) -> float:
+        """Seconds between two partition balancing checks."""
+        return self.partition_balance_seconds or self.tick_seconds * 10
 
     @property
     def effective_log_format(self) -> str:
@@ -115,6 +123,7 @@ class Settings(BaseModel):
             "agent_ws_frames_per_second": "AGENT_WS_FRAMES_PER_SECOND",
             "chat_ws_frames_per_second": "CHAT_WS_FRAMES_PER_SECOND",
             "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
+            "partition_balance_seconds": "PARTITION_BALANCE_SECONDS",
         }
         data: dict[str, object] = {
             name: environ[_PREFIX + var] for name, var in fields.items() if _PREFIX + var in environ

@@ -70,6 +70,24 @@ class PairState(Frozen):
     opted_out: ConsentChange | None = None
     blocked: BlockRecord | None = None
 
+    @classmethod
+    def parse(cls, out: str | bytes | None, block: str | bytes | None) -> PairState:
+        """The state from the pair's two fields (``o:`` and ``b:``) as stored."""
+        return cls(
+            opted_out=ConsentChange.model_validate_json(out) if out else None,
+            blocked=BlockRecord.model_validate_json(block) if block else None,
+        )
+
+
+def pair_key(tenant: str, channel: ChannelKind, account: str) -> str:
+    """The hash of opt-outs and blocks of every party of (channel, account)."""
+    return f"{tenant_prefix(tenant)}sms:{channel.value}:{account}"
+
+
+def pair_fields(party: str) -> list[str]:
+    """The fields of ``party`` in its ``pair_key`` hash: opt-out, then block."""
+    return ["o:" + party, "b:" + party]
+
 
 class ConsentStore:
     def __init__(self, client: aioredis.Redis) -> None:
@@ -78,19 +96,14 @@ class ConsentStore:
 
     @staticmethod
     def _key(tenant: str, channel: ChannelKind, account: str) -> str:
-        return f"{tenant_prefix(tenant)}sms:{channel.value}:{account}"
+        return pair_key(tenant, channel, account)
 
     async def pair_state(
         self, tenant: str, channel: ChannelKind, account: str, party: str
     ) -> PairState:
         """Opt-out and block of one pair, in one read."""
-        out, block = await self._r.hmget(
-            self._key(tenant, channel, account), ["o:" + party, "b:" + party]
-        )
-        return PairState(
-            opted_out=ConsentChange.model_validate_json(out) if out else None,
-            blocked=BlockRecord.model_validate_json(block) if block else None,
-        )
+        out, block = await self._r.hmget(pair_key(tenant, channel, account), pair_fields(party))
+        return PairState.parse(out, block)
 
     # -- consent ------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """What happened to outbound messages after they were filed: provider ids, delivery status,
-and contacts that can no longer be reached on an account.
+and contacts that can no longer be reached on an account; and what a send reads before it
+calls the provider, in one round trip.
 
 ``P pm:{account}:{provider id}`` -> ``{sid}|{seq}`` (status events name only the provider id);
-``P st:{sid}`` hash seq -> ``{status}|{reason}``; ``P unr:{account}`` hash party -> reason.
+``P st:{sid}`` hash seq -> ``{status}|{reason}``; ``P unr:{account}`` hash party -> reason;
+``sb:rl:{account}:{second}`` sends to an account in that second (``throttle``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import time
 
 import redis.asyncio as aioredis
 
-from router.models import MessageStatus
+from router.models import ChannelKind, Frozen, MessageStatus
 from router.store.base import tenant_prefix
+from router.store.consent import PairState, pair_fields, pair_key
 
 PROVIDER_ID_TTL = 30 * 24 * 3600
 # A status never moves backwards (a late "delivered" does not undo "read"); failed is final.
@@ -25,19 +28,57 @@ _RANK = {
 }
 
 
+class SendClaim(Frozen):
+    """A send in progress, claimed in Redis (``key`` set to ``token`` while it runs)."""
+
+    key: str
+    token: str
+    seconds: int
+
+
+class SendCheck(Frozen):
+    """What ``DeliveryStore.check_send`` read, in the order a send looks at it."""
+
+    claimed: bool = True  # the claim was taken (or none was asked for)
+    status: tuple[MessageStatus, str | None] | None = None  # the message's status so far
+    pair: PairState | None = None  # SMS: the pair's opt-out and block
+    unreachable: str | None = None  # why the account cannot reach the party
+    wait: float = 0.0  # how long the account's rate limit wants the send to wait
+
+
+def _status(value: object) -> tuple[MessageStatus, str | None]:
+    status, _, reason = str(value).partition("|")
+    return MessageStatus(status), reason or None
+
+
+def _window(account: str) -> tuple[str, float]:
+    """The key of ``account``'s current one-second window, and the time of the next one."""
+    now = time.time()
+    window = int(now)
+    return f"sb:rl:{account}:{window}", window + 1 - now
+
+
 class DeliveryStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
 
     async def record_sent(
-        self, tenant: str, account: str, provider_ids: list[str], session_id: str, seq: int
-    ) -> None:
+        self, tenant: str, account: str, provider_ids: list[str], session_id: str, seq: int,
+        *, release: str | None = None,
+    ) -> None:  # fmt: skip
+        """Note the provider's ids of a sent message and mark it sent, in one round trip;
+        ``release``: a key to drop with it (the send claim), only once it is recorded."""
         p = tenant_prefix(tenant)
-        async with self._r.pipeline(transaction=False) as pipe:
+        async with self._r.pipeline(transaction=True) as pipe:
             for pmid in provider_ids:
                 pipe.set(f"{p}pm:{account}:{pmid}", f"{session_id}|{seq}", ex=PROVIDER_ID_TTL)
-            await pipe.execute()
-        await self.set_status(tenant, session_id, seq, MessageStatus.SENT)
+            pipe.hsetnx(f"{p}st:{session_id}", str(seq), f"{MessageStatus.SENT.value}|")
+            if release is not None:
+                pipe.delete(release)
+            replies = await pipe.execute()
+        if not replies[len(provider_ids)]:
+            # It has a status already (from a status event, or failed meanwhile).
+            await self.set_status(tenant, session_id, seq, MessageStatus.SENT)
 
     async def set_status(
         self,
@@ -72,23 +113,57 @@ class DeliveryStore:
         self, tenant: str, session_id: str
     ) -> dict[int, tuple[MessageStatus, str | None]]:
         raw = await self._r.hgetall(f"{tenant_prefix(tenant)}st:{session_id}")
-        out: dict[int, tuple[MessageStatus, str | None]] = {}
-        for seq, value in raw.items():
-            status, _, reason = str(value).partition("|")
-            out[int(seq)] = (MessageStatus(status), reason or None)
-        return out
+        return {int(seq): _status(value) for seq, value in raw.items()}
 
     async def throttle(self, account: str, per_second: float) -> float:
         """A one-second window shared by every process: 0.0 when a send to ``account`` may go
         now, else how long to wait for the next window."""
-        now = time.time()
-        window = int(now)
-        key = f"sb:rl:{account}:{window}"
+        key, wait = _window(account)
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, 2)
             count, _ = await pipe.execute()
-        return 0.0 if int(count) <= per_second else window + 1 - now
+        return 0.0 if int(count) <= per_second else wait
+
+    async def check_send(
+        self, tenant: str, session_id: str, seq: int | None, *, claim: SendClaim | None,
+        account: str, party: str, consent: ChannelKind | None = None,
+        unreachable: bool = False, per_second: float | None = None,
+    ) -> SendCheck:  # fmt: skip
+        """Everything a send reads before the provider call, in one round trip: take the
+        send ``claim`` (then read under it), the message's status, the pair's consent state
+        (``consent``: its SMS channel), whether the account can reach the party, and a
+        place in the account's rate-limit window (``per_second``; the place counts even
+        when a check then stops the send, which only makes the limit stricter)."""
+        p = tenant_prefix(tenant)
+        async with self._r.pipeline(transaction=True) as pipe:
+            if claim is not None:
+                pipe.set(claim.key, claim.token, nx=True, ex=claim.seconds)
+            if seq is not None:
+                pipe.hget(f"{p}st:{session_id}", str(seq))
+            if consent is not None:
+                pipe.hmget(pair_key(tenant, consent, account), pair_fields(party))
+            if unreachable:
+                pipe.hget(f"{p}unr:{account}", party)
+            wait = 0.0
+            if per_second is not None:
+                key, wait = _window(account)
+                pipe.incr(key)
+                pipe.expire(key, 2)
+            replies = iter(await pipe.execute())
+        claimed = bool(next(replies)) if claim is not None else True
+        status = next(replies) if seq is not None else None
+        pair = PairState.parse(*next(replies)) if consent is not None else None
+        reason = next(replies) if unreachable else None
+        if per_second is not None and int(next(replies)) <= per_second:
+            wait = 0.0
+        return SendCheck(
+            claimed=claimed,
+            status=_status(status) if status is not None else None,
+            pair=pair,
+            unreachable=None if reason is None else str(reason),
+            wait=wait,
+        )
 
     async def set_unreachable(
         self, tenant: str, account: str, party: str, reason: str | None

@@ -55,9 +55,11 @@ from router.store.consent import ConsentStore
 from router.store.cpaas import CpaasStore
 from router.store.deliveries import DeliveryStore
 from router.store.events import EventSubscriptionStore
+from router.store.filing import Filing, Recipient, recipient_args
 from router.store.inbox import InboxStore
 from router.store.memory import MemoryRedis
 from router.store.named_cache import NamedCache
+from router.store.pool import WaitingConnectionPool
 from router.store.sms import SmsStore
 from router.store.transcripts import SessionFilter, TranscriptStore
 
@@ -124,7 +126,7 @@ class RedisStore:
         up rather than erroring."""
         if url.startswith("memory://"):
             return cls(MemoryRedis())
-        pool = aioredis.BlockingConnectionPool.from_url(
+        pool = WaitingConnectionPool.from_url(
             url, decode_responses=True, max_connections=max_connections, timeout=10
         )
         return cls(aioredis.Redis.from_pool(pool))  # closing the client closes the pool
@@ -225,6 +227,24 @@ class RedisStore:
         dedupe_key: str | None = None,
     ) -> tuple[str, int | None]:
         """Append an agent/bot/system message; returns (outcome, seq). ``agent`` must hold it."""
+        filed = await self.file_outbound(
+            message, session_id=session_id, agent=agent, inactivity_seconds=inactivity_seconds,
+            dedupe_key=dedupe_key,
+        )  # fmt: skip
+        return filed.outcome, filed.seq
+
+    async def file_outbound(
+        self,
+        message: Message,
+        *,
+        session_id: str,
+        agent: str | None,
+        inactivity_seconds: float,
+        dedupe_key: str | None = None,
+        recipient: Recipient | None = None,
+    ) -> Filing:
+        """``append_outbound``, once ``recipient`` passed its checks: one round trip
+        (``router.store.filing``)."""
         r = await self._run(
             "append_outbound",
             [
@@ -237,9 +257,10 @@ class RedisStore:
                 int(inactivity_seconds * 1000),
                 dedupe_key or "",
                 DEDUPE_TTL_S,
+                *recipient_args(recipient, message.id),
             ],
         )
-        return str(r[0]), (int(r[1]) if r[0] in ("ok", "dup") else None)
+        return Filing.of(r)
 
     async def offer(
         self, tenant: str, session_id: str, epoch: int, offer_id: str, *, expires: datetime,

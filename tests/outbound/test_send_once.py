@@ -85,15 +85,18 @@ async def test_a_store_failure_before_the_provider_call_leaves_no_claim(
 ) -> None:  # fmt: skip
     bot = await telegram_bot(client, start_fake)
     work = await reply(client, bot, agent, runtime)
+    real_check = runtime.store.deliveries.check_send
 
-    async def down(*_: object) -> None:
+    async def lost(*args: Any, **kwargs: Any) -> Any:
+        await real_check(*args, **kwargs)  # the claim was taken, then Redis went away
         raise RedisConnectionError("Redis went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(runtime.store.deliveries, "unreachable", down)
+        patch.setattr(runtime.store.deliveries, "check_send", lost)
         with pytest.raises(RedisConnectionError):
             await runtime.outbound.deliver(work)
     assert sent(bot) == []
+    assert await runtime.store.client.get(f"sb:sending:{work.message.id}") is None
     # Nothing went out: the retry sends it, once.
     await runtime.outbound.deliver(work)
     assert sent(bot) == ["once only"]
@@ -106,15 +109,15 @@ async def test_a_claim_whose_answer_was_lost_is_still_ours(
 ) -> None:  # fmt: skip
     bot = await telegram_bot(client, start_fake)
     work = await reply(client, bot, agent, runtime)
-    real_set = runtime.store.client.set
+    real_check = runtime.store.deliveries.check_send
 
     async def answered_late(*args: Any, **kwargs: Any) -> Any:
-        # The SET went through but its answer was lost; the client sent it again.
-        await real_set(*args, **kwargs)
-        return await real_set(*args, **kwargs)
+        # The claim went through but its answer was lost; the client sent it again.
+        await real_check(*args, **kwargs)
+        return await real_check(*args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(runtime.store.client, "set", answered_late)
+        patch.setattr(runtime.store.deliveries, "check_send", answered_late)
         await runtime.outbound.deliver(work)
     assert sent(bot) == ["once only"]
     assert (await status_of(runtime, work))[0] is MessageStatus.SENT
@@ -125,25 +128,19 @@ async def test_a_delivery_that_finds_it_sent_under_its_claim_does_not_send_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """Two deliveries of one message (a redelivery while the first still recorded its send):
-    the second read "not sent" just before the first recorded it and dropped its claim."""
+    the first recorded it and dropped its claim just before the second claimed it."""
     bot = await telegram_bot(client, start_fake)
     work = await reply(client, bot, agent, runtime)
-    real_statuses = runtime.store.deliveries.statuses
-    reads = 0
+    real_check = runtime.store.deliveries.check_send
 
-    async def statuses(tenant: str, session_id: str) -> Any:
-        nonlocal reads
-        reads += 1
-        if reads == 1:  # the first check, then the other delivery records the send
-            assert work.message.seq is not None
-            await runtime.store.deliveries.set_status(
-                tenant, session_id, work.message.seq, MessageStatus.SENT
-            )
-            return {}
-        return await real_statuses(tenant, session_id)
+    async def check_send(tenant: str, session_id: str, seq: int | None, **kwargs: Any) -> Any:
+        assert seq is not None
+        await runtime.store.deliveries.record_sent(tenant, work.message.account, ["p1"],
+                                                   session_id, seq)  # fmt: skip
+        return await real_check(tenant, session_id, seq, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(runtime.store.deliveries, "statuses", statuses)
+        patch.setattr(runtime.store.deliveries, "check_send", check_send)
         await runtime.outbound.deliver(work)
     assert sent(bot) == []
     assert await runtime.store.client.get(f"sb:sending:{work.message.id}") is None

@@ -48,6 +48,9 @@ AGENT_ANN = hset(P + "a:ann", state="ready", load=1, capacity=1, queues="support
 ASSIGNED = hset(
     P + "s:1", state="assigned", agent="ann", queue="support", inactivity_at=9000, epoch=2
 )
+# append_outbound without the customer's checks (arguments 10 to 15); ann's reply in "1".
+NO_CHECKS = ("", "", "0", "", "", "7776000")
+ANN_REPLY = (P, T, "1", "ann", "{}", "5000", "600000", "", "86400")
 CLOSED = hset(
     P + "s:1", state="closed", stream="web", channel="sms", queue="support", last_agent="ann"
 )
@@ -277,7 +280,7 @@ CASES = (
     Case(
         "append_outbound by the assigned agent",
         "append_outbound",
-        (P, T, "1", "ann", '{"text":"hi"}', "5000", "600000", "k1", "86400"),
+        (P, T, "1", "ann", '{"text":"hi"}', "5000", "600000", "k1", "86400", *NO_CHECKS),
         ["ok", 2],
         seed=(ASSIGNED, ("RPUSH", P + "h:1", "first")),
         after=(
@@ -290,7 +293,7 @@ CASES = (
     Case(
         "append_outbound with a seen dedupe key",
         "append_outbound",
-        (P, T, "1", "", "{}", "5000", "600000", "k1", "86400"),
+        (P, T, "1", "", "{}", "5000", "600000", "k1", "86400", *NO_CHECKS),
         ["dup", 7],
         seed=(ASSIGNED, ("SET", P + "d:k1", "7")),
         after=((("EXISTS", P + "h:1"), 0),),
@@ -298,14 +301,14 @@ CASES = (
     Case(
         "append_outbound dup reply stops at a stored value that is not a number",
         "append_outbound",
-        (P, T, "1", "", "{}", "5000", "600000", "k1", "86400"),
+        (P, T, "1", "", "{}", "5000", "600000", "k1", "86400", *NO_CHECKS),
         ["dup"],
         seed=(ASSIGNED, ("SET", P + "d:k1", "seven")),
     ),
     Case(
         "append_outbound to a closed session keeps its timers",
         "append_outbound",
-        (P, T, "1", "", "{}", "5000", "600000", "", "86400"),
+        (P, T, "1", "", "{}", "5000", "600000", "", "86400", *NO_CHECKS),
         ["ok", 1],
         seed=(CLOSED,),
         after=(
@@ -317,15 +320,53 @@ CASES = (
     Case(
         "append_outbound by another agent is forbidden",
         "append_outbound",
-        (P, T, "1", "bob", "{}", "5000", "600000", "", "86400"),
+        (P, T, "1", "bob", "{}", "5000", "600000", "", "86400", *NO_CHECKS),
         ["forbidden", "assigned"],
         seed=(ASSIGNED,),
     ),
     Case(
         "append_outbound to a missing session",
         "append_outbound",
-        (P, T, "1", "", "{}", "5000", "600000", "", "86400"),
+        (P, T, "1", "", "{}", "5000", "600000", "", "86400", *NO_CHECKS),
         ["missing"],
+    ),
+    Case(
+        "append_outbound refuses a party the account cannot reach",
+        "append_outbound",
+        (P, T, "1", "bob", "{}", "5000", "600000", "", "86400", "fb", "42", "1", "", "", "60"),
+        ["unreachable", "blocked the page"],
+        seed=(ASSIGNED, ("HSET", P + "unr:fb", "42", "blocked the page")),
+        after=((("EXISTS", P + "h:1"), 0),),
+    ),
+    Case(
+        "append_outbound to a missing session is missing before any check",
+        "append_outbound",
+        (P, T, "1", "", "{}", "5000", "600000", "", "86400", "fb", "42", "1", "sms", "m1", "60"),
+        ["missing"],
+        seed=(("HSET", P + "unr:fb", "42", "gone"),),
+    ),
+    Case(
+        "append_outbound refuses an opted-out SMS pair",
+        "append_outbound",
+        (*ANN_REPLY, "n1", "+1312", "1", "sms", "m1", "60"),
+        ["refused", '{"out":1}', ""],
+        seed=(ASSIGNED, ("HSET", P + "sms:sms:n1", "o:+1312", '{"out":1}')),
+        after=((("EXISTS", P + "h:1"), 0), (("EXISTS", P + "msg:m1"), 0)),
+    ),
+    Case(
+        "append_outbound refuses a blocked SMS pair",
+        "append_outbound",
+        (*ANN_REPLY, "n1", "+1312", "0", "sms", "", "60"),
+        ["refused", "", '{"b":1}'],
+        seed=(ASSIGNED, ("HSET", P + "sms:sms:n1", "b:+1312", '{"b":1}', "b:+1999", "x")),
+    ),
+    Case(
+        "append_outbound indexes an SMS message that passed its checks",
+        "append_outbound",
+        (*ANN_REPLY, "n1", "+1312", "1", "sms", "m1", "60"),
+        ["ok", 2],
+        seed=(ASSIGNED, ("RPUSH", P + "h:1", "first"), ("HSET", P + "sms:sms:n1", "o:+1999", "x")),
+        after=((("GET", P + "msg:m1"), "1|2"), (("TTL", P + "msg:m1"), 60)),
     ),
     # -- timers ------------------------------------------------------------------------------
     Case(

@@ -118,12 +118,23 @@ def close(r: Keyspace, keys: list[str], argv: list[str]) -> object:
 
 
 def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
-    """Append an outbound message (agent, bot or system) to a session's history."""
+    """Append an outbound message (agent, bot or system) to a session's history, once the
+    customer may be written to."""
     p, tenant, sid, now = argv[0], argv[1], argv[2], tonumber(argv[5])
+    account, party = argv[9], argv[10]
     sk = p + "s:" + sid
     s = call_fields(r, "HMGET", sk, "state", "agent")
     if s[0] is None:
         return ["missing"]
+    if argv[11] == "1":
+        reason = call_str(r, "HGET", p + "unr:" + account, party)
+        if reason is not None:
+            return ["unreachable", reason]
+    if argv[12] != "":
+        c = call_fields(r, "HMGET", p + "sms:" + argv[12] + ":" + account, "o:" + party,
+                        "b:" + party)  # fmt: skip
+        if c[0] is not None or c[1] is not None:
+            return ["refused", lua_or(c[0], ""), lua_or(c[1], "")]
     if argv[3] != "" and (s[0] != "assigned" or s[1] != argv[3]):
         return ["forbidden", s[0]]
     dk = p + "d:" + argv[7]
@@ -134,6 +145,9 @@ def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     seq = call_int(r, "RPUSH", p + "h:" + sid, argv[4])
     if argv[7] != "":
         r.call("SET", dk, seq, "EX", arg(tonumber(argv[8])))
+    if argv[13] != "":
+        r.call("SET", p + "msg:" + argv[13], sid + "|" + tostring(seq), "EX",
+               arg(tonumber(argv[14])))  # fmt: skip
     if s[0] != "closed":
         inactivity_at = add(now, tonumber(argv[6]))
         r.call("HSET", sk, "updated_at", arg(now), "inactivity_at", inactivity_at)
