@@ -19,7 +19,8 @@ import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aio_pika
-from aio_pika import DeliveryMode, Message
+from aio_pika import DeliveryMode
+from aiormq import spec
 
 from queues.base import (
     BrokerError,
@@ -59,21 +60,20 @@ def delay_queue_name(queue: str, delay_ms: int) -> str:
     return f"{queue}.delay.{delay_ms}"
 
 
-def to_message(envelope: Envelope, *, persistent: bool = True) -> Message:
+def to_properties(envelope: Envelope, *, persistent: bool = True) -> spec.Basic.Properties:
     """Map an envelope to AMQP properties and headers."""
     headers: HeadersType = {ATTEMPT_HEADER: envelope.attempt}
     if envelope.dead_letter_reason is not None:
         headers[REASON_HEADER] = envelope.dead_letter_reason
     mode = DeliveryMode.PERSISTENT if persistent else DeliveryMode.NOT_PERSISTENT
-    return Message(
-        envelope.body,
+    return spec.Basic.Properties(
         message_id=envelope.id,
-        type=envelope.type,
+        message_type=envelope.type,
         correlation_id=envelope.correlation_id,
         priority=envelope.priority,
         headers=headers,
         content_type="application/json",
-        delivery_mode=mode,
+        delivery_mode=mode.value,
     )
 
 
@@ -450,12 +450,21 @@ class RabbitBroker:
             await self._call(self._channel(self._topology).declare_queue(name, **kwargs))
 
     async def _publish(self, queue: str, envelope: Envelope, *, persistent: bool) -> None:
-        exchange = self._channel(self._publisher).default_exchange
-        message = to_message(envelope, persistent=persistent)
+        channel = self._channel(self._publisher)
+        if channel.is_closed:
+            raise BrokerError(f"publish to {queue!r} not confirmed: channel closed")
+        properties = to_properties(envelope, persistent=persistent)
         try:
             # The timeout also bounds waiting for a reconnect (aio-pika waits for it).
             async with asyncio.timeout(self._timeout):
-                await exchange.publish(message, routing_key=queue, mandatory=True)
+                # Straight to the channel underneath (what the default exchange's publish
+                # does, without building an aio-pika message first); it waits for the
+                # broker's confirm, and an unroutable message comes back as an error
+                # (``mandatory``, ``on_return_raises``).
+                underlay = await channel.get_underlay_channel()
+                await underlay.basic_publish(
+                    envelope.body, routing_key=queue, properties=properties, mandatory=True
+                )
         except asyncio.CancelledError as exc:
             if _cancelled_from_outside():
                 raise
@@ -524,4 +533,4 @@ async def _quietly(awaitable: Coroutine[Any, Any, None]) -> None:
         log.debug("ack/nack failed (channel gone?): %r", exc)
 
 
-__all__ = ["RabbitBroker", "delay_queue_name", "dlq_name", "to_envelope", "to_message"]
+__all__ = ["RabbitBroker", "delay_queue_name", "dlq_name", "to_envelope", "to_properties"]

@@ -126,15 +126,20 @@ def dumps(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), default=str)
 
 
+# What an agent sees of a message (a set, as pydantic's ``include`` takes; never changed).
+VIEW_FIELDS: set[str] = {
+    "id", "session_id", "seq", "direction", "sender", "text", "attachments", "choices",
+    "created_at", "status", "error",
+}  # fmt: skip
+
+
+def _customer_page_copy(message: Message) -> bool:
+    return message.channel is ChannelKind.WEBCHAT and message.direction is Direction.INBOUND
+
+
 def message_view(message: Message) -> dict[str, Any]:
-    view = message.model_dump(
-        mode="json",
-        include={
-            "id", "session_id", "seq", "direction", "sender", "text", "attachments", "choices",
-            "created_at", "status", "error",
-        },
-    )  # fmt: skip
-    if message.channel is ChannelKind.WEBCHAT and message.direction is Direction.INBOUND:
+    view = message.model_dump(mode="json", include=VIEW_FIELDS)
+    if _customer_page_copy(message):
         # The id the customer's page gave the message: lets the page match its own copy.
         view["client_id"] = message.provider_message_id
     return view
@@ -166,10 +171,19 @@ def state_frame(state: str, reason: str | None, load: int, capacity: int) -> str
 
 
 def message_frame(message: Message, client_id: str | None = None) -> str:
+    sms_out = message.channel in SMS_CHANNELS and message.direction is Direction.OUTBOUND
+    if not (client_id or sms_out or _customer_page_copy(message)):
+        # Every customer message that is not web chat's: the view is the message's own
+        # fields, written by pydantic straight into the frame.
+        view_json = message.model_dump_json(include=VIEW_FIELDS)
+        return (
+            f'{{"type":"message","session_id":{json.dumps(message.session_id)},'
+            f'"seq":{json.dumps(message.seq)},"message":{view_json}}}'
+        )
     view = message_view(message)
     if client_id:
         view["client_id"] = client_id
-    if message.channel in SMS_CHANNELS and message.direction is Direction.OUTBOUND:
+    if sms_out:
         info = segments(message.text or "")
         view["segments"] = {"encoding": info.encoding, "count": info.segments}
     return dumps(

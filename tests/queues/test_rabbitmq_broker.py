@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
-import aio_pika
+import aiormq
 import pytest
 
 from queues import RabbitBroker
@@ -71,7 +71,7 @@ async def test_publish_whose_confirm_is_lost_with_the_connection_raises_broker_e
 
     await broker.declare(QueueSpec(name=name))
     try:
-        monkeypatch.setattr(aio_pika.Exchange, "publish", confirm_lost)
+        monkeypatch.setattr(aiormq.Channel, "basic_publish", confirm_lost)
         lost = asyncio.create_task(broker.publish(name, Envelope(id="1", type="t", body=b"x")))
         (await waiting.get()).cancel()  # the connection went away under the publish
         with pytest.raises(BrokerError, match="not confirmed"):
