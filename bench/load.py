@@ -374,11 +374,9 @@ class Load:
             if self.args.open_sessions:
                 for agent in self.agents:
                     await agent.set_state("not_ready", "Break")
-                print(json.dumps({"phase": "memory_before"}), flush=True)
-                await self.wait_for_line("go")
+                await self.phase("memory_before")
                 await self.open_sessions(self.args.open_sessions, "m", wait=False)
-                print(json.dumps({"phase": "memory_after"}), flush=True)
-                await self.wait_for_line("go")
+                await self.phase("memory_after")
             return result
         finally:
             for task in self.tasks:
@@ -391,11 +389,19 @@ class Load:
 
     async def measure(self) -> dict[str, Any]:
         """The throughput phase, then the latency phase at its rate."""
+        # The orchestrator reads the servers' CPU time around the throughput phase.
+        await self.phase("throughput_start")
         result: dict[str, Any] = {"throughput": await self.closed_loop(self.args.duration)}
+        await self.phase("throughput_end")
         rate = self.args.latency_rate or result["throughput"]["delivered_per_s"] / 2
         result["latency"] = await self.open_loop(max(rate, 1.0), self.args.duration)
         result["latency"]["rate"] = round(rate, 1)
         return result
+
+    async def phase(self, name: str) -> None:
+        """Tell the orchestrator a phase boundary was reached; go on once it has measured."""
+        print(json.dumps({"phase": name}), flush=True)
+        await self.wait_for_line("go")
 
     async def wait_for_line(self, expected: str) -> None:
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)

@@ -4,7 +4,8 @@
     python -m bench.run --modes embedded,bare --duration 10
 
 For each mode it starts the server process(es), runs ``bench/load.py`` as a separate load
-process, reads the processes' resident memory around the open-sessions phase, and prints a
+process, reads the server processes' CPU time around the throughput phase (CPU per
+delivered message) and their resident memory around the open-sessions phase, and prints a
 Markdown table with each mode's throughput as a ratio of the bare stack's. Mode ``null``
 (``bench/null.py``, a server that answers 200 and does nothing) comes first: its
 delivered/s are webhooks answered, the load process' own ceiling on the machine.
@@ -94,6 +95,12 @@ def bench_config(agents: int, graph_port: int) -> dict[str, Any]:
             }
         ]
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -187,10 +194,12 @@ async def run_load(
     assert proc.stdout is not None
     assert proc.stdin is not None
     memory: dict[str, int] = {}
+    cpu: dict[str, float] = {}
     result: dict[str, Any] = {}
     async for raw in proc.stdout:
         msg = json.loads(raw)
         if "phase" in msg:
+            cpu[msg["phase"]] = sum(cpu_seconds(pid) for pid in pids)
             memory[msg["phase"] + "_rss_kib"] = sum(rss_kib(pid) for pid in pids)
             if redis_url:
                 memory[msg["phase"] + "_redis_bytes"] = await redis_memory(redis_url)
@@ -200,7 +209,13 @@ async def run_load(
             result = msg["result"]
     if await proc.wait() != 0:
         raise SystemExit("load process failed")
-    if memory:
+    delivered = result.get("throughput", {}).get("delivered")
+    if delivered and "throughput_end" in cpu:
+        # CPU time rather than wall time: unlike messages/s it does not move with what
+        # else the machine runs (on a shared virtual machine, a lot).
+        used = cpu["throughput_end"] - cpu["throughput_start"]
+        result["server_cpu_us_per_message"] = round(used / delivered * 1e6)
+    if "memory_after_rss_kib" in memory:
         per = 10_000 / max(args.open_sessions, 1)
         rss = memory["memory_after_rss_kib"] - memory["memory_before_rss_kib"]
         result["memory_per_10k_sessions_mib"] = round(rss * per / 1024, 1)
@@ -236,6 +251,9 @@ async def switchboard(args: argparse.Namespace, processes: int) -> dict[str, Any
         SWITCHBOARD_TENANT_MESSAGES_PER_WINDOW="100000000",
         SWITCHBOARD_PARTY_MESSAGES_PER_WINDOW="100000000",
         SWITCHBOARD_AGENT_WS_FRAMES_PER_SECOND="100000",
+        # Production with two processes: the partitions are spread over both within seconds,
+        # while the setup phase runs, so the measured phases see the steady state.
+        SWITCHBOARD_PARTITION_BALANCE_SECONDS="1",
     )
     redis_url: str | None = None
     if processes:
@@ -287,9 +305,9 @@ MODES: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
 def table(results: dict[str, dict[str, Any]]) -> str:
     base = results.get("bare", {}).get("throughput", {}).get("delivered_per_s")
     rows = [
-        "| mode | delivered/s | ratio to bare | webhook p50 / p99 ms | to agent p50 / p99 ms "
-        "(at rate) | memory per 10k sessions |",
-        "|---|---|---|---|---|---|",
+        "| mode | delivered/s | ratio to bare | server CPU per message | webhook p50 / p99 ms "
+        "| to agent p50 / p99 ms (at rate) | memory per 10k sessions |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mode, r in results.items():
         t, lat = r["throughput"], r["latency"]
@@ -298,8 +316,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         mem_text = "n/a" if mem is None else f"{mem} MiB RSS"
         if r.get("redis_per_10k_sessions_mib") is not None:
             mem_text += f" + {r['redis_per_10k_sessions_mib']} MiB Redis"
+        cpu = r.get("server_cpu_us_per_message")
+        cpu_text = "n/a" if cpu is None else f"{cpu} µs"
         rows.append(
-            f"| {mode} | {t['delivered_per_s']} | {ratio} | {t['webhook_p50_ms']} / "
+            f"| {mode} | {t['delivered_per_s']} | {ratio} | {cpu_text} | {t['webhook_p50_ms']} / "
             f"{t['webhook_p99_ms']} | {lat['to_agent_p50_ms']} / {lat['to_agent_p99_ms']} "
             f"({lat['rate']}/s) | {mem_text} |"
         )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from channels.accounts import IntegrationAccount, dump_account
+from channels.accounts import IntegrationAccount
 from channels.base import WebhookAdapter
 
 AdapterFactory = Callable[[IntegrationAccount, aiohttp.ClientSession], WebhookAdapter]
@@ -41,7 +41,8 @@ class ChannelRegistry:
             _load_providers()
         self._session = session
         self._own_session = session is None
-        self._cache: dict[str, tuple[str, WebhookAdapter]] = {}
+        # Account id -> the account an adapter was made for, and that adapter.
+        self._cache: dict[str, tuple[IntegrationAccount, WebhookAdapter]] = {}
 
     async def start(self) -> None:
         if self._session is None:
@@ -62,10 +63,10 @@ class ChannelRegistry:
         return kind in FACTORIES
 
     def adapter(self, account: IntegrationAccount) -> WebhookAdapter:
-        version = dump_account(account)
         cached = self._cache.get(account.id)
-        if cached is not None and cached[0] == version:
+        # The account cache hands out the same (frozen) object until the account changes.
+        if cached is not None and (cached[0] is account or cached[0] == account):
             return cached[1]
         adapter = FACTORIES[account.type](account, self.session)
-        self._cache[account.id] = (version, adapter)
+        self._cache[account.id] = (account, adapter)
         return adapter
