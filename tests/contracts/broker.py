@@ -160,8 +160,8 @@ class Harness:
             await self.broker.close()
 
 
-class BrokerContract:
-    """Behaviour every ``Broker`` must have (see ``queues/base.py``)."""
+class BrokerFixtures:
+    """``make_broker`` (to override) and the ``harness`` built on it."""
 
     @pytest.fixture
     def make_broker(self) -> Callable[[], AdminBroker]:
@@ -175,6 +175,10 @@ class BrokerContract:
         harness = Harness(broker)
         yield harness
         await harness.aclose()
+
+
+class BrokerContract(BrokerFixtures):
+    """Behaviour every ``Broker`` must have (see ``queues/base.py``)."""
 
     async def test_roundtrip_keeps_every_field(self, harness: Harness) -> None:
         queue = await harness.queue()

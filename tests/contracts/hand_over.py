@@ -7,35 +7,14 @@ Subclass ``HandOverContract`` and override ``make_broker`` as for ``BrokerContra
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
-import pytest
-
-from tests.contracts.broker import TIMEOUT, Harness, Recorder, envelope
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
-
-    from tests.contracts.broker import AdminBroker
+from tests.contracts.broker import TIMEOUT, BrokerFixtures, Harness, Recorder, envelope
 
 # A hand-over that must be called off waits this long for a handler that never finishes.
 SHORT_GRACE = 0.05
 
 
-class HandOverContract:
-    @pytest.fixture
-    def make_broker(self) -> Callable[[], AdminBroker]:
-        """Override: return a factory of unstarted brokers."""
-        raise NotImplementedError
-
-    @pytest.fixture
-    async def harness(self, make_broker: Callable[[], AdminBroker]) -> AsyncIterator[Harness]:
-        broker = make_broker()
-        await broker.start()
-        harness = Harness(broker)
-        yield harness
-        await harness.aclose()
-
+class HandOverContract(BrokerFixtures):
     async def test_consumer_count_includes_waiting_single_active_consumers(
         self, harness: Harness
     ) -> None:

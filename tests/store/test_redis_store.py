@@ -12,15 +12,12 @@ from tests.contracts.session_search import SearchContract
 from tests.contracts.store import StoreContract
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    pass
 
 pytestmark = pytest.mark.redis
 
 
 class TestRedisStore(StoreContract, SearchContract):
     @pytest.fixture
-    async def store(self, redis_url: str) -> AsyncIterator[RedisStore]:
-        store = RedisStore.from_url(redis_url)
-        await store.client.flushdb()
-        yield store
-        await store.close()
+    def store(self, redis_store: RedisStore) -> RedisStore:
+        return redis_store

@@ -192,8 +192,5 @@ class TestFakeRedisReplyStore(ReplyStoreContract):
 @pytest.mark.redis
 class TestRedisReplyStore(ReplyStoreContract):
     @pytest.fixture
-    async def store(self, redis_url: str) -> AsyncIterator[RedisStore]:
-        store = RedisStore.from_url(redis_url)
-        await store.client.flushdb()
-        yield store
-        await store.close()
+    def store(self, redis_store: RedisStore) -> RedisStore:
+        return redis_store
