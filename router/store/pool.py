@@ -59,7 +59,7 @@ class WaitingConnectionPool(ConnectionPool):
             waiter: asyncio.Future[None] = loop.create_future()
             if first:
                 self._waiters.append(waiter)
-            else:  # woken, but the connection went to a new one: stay first in line
+            else:  # woken, yet nothing was free (the pool was reset): stay first in line
                 self._waiters.appendleft(waiter)
             first = False
             try:
