@@ -97,17 +97,13 @@ class OutboundWorker:
         self._serial = KeyedSerializer()
         self.events: EventBus | None = None  # event webhooks, set by the runtime
 
-    async def start(self, consumers: PartitionConsumers | None = None) -> None:
-        """Consume every outbound partition: through ``consumers`` (the runtime's, which
-        subscribes once it starts and spreads the partitions over the processes), or
-        directly."""
+    def consume(self, consumers: PartitionConsumers) -> None:
+        """Have ``consumers`` (the runtime's, which subscribes once it starts and spreads
+        the partitions over the processes) consume every outbound partition."""
         for i in range(self.partitions):
             name = names.outbound(i)
             handler = logs.with_envelope(self.metrics.dead_lettering(self._on_outbound, name))
-            if consumers is None:
-                await self.broker.subscribe(name, handler, prefetch=64)
-            else:
-                consumers.add(name, handler, prefetch=64, kind="out")
+            consumers.add(name, handler, prefetch=64, kind="out")
 
     async def _on_outbound(self, env: Envelope) -> None:
         work = OutboundWork.model_validate_json(env.body)

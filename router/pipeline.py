@@ -92,19 +92,15 @@ class Pipeline:
             for name in (names.inbound(i), names.outbound(i)):
                 await self.broker.declare(QueueSpec(name=name, single_active_consumer=True))
 
-    async def start(self, consumers: PartitionConsumers | None = None) -> None:
-        """Consume every inbound partition: through ``consumers`` (the runtime's, which
-        subscribes once it starts and spreads the partitions over the processes), or
-        directly."""
+    def consume(self, consumers: PartitionConsumers) -> None:
+        """Have ``consumers`` (the runtime's, which subscribes once it starts and spreads
+        the partitions over the processes) consume every inbound partition."""
         for i in range(self.partitions):
             name = names.inbound(i)
             handler: Handler = self._on_inbound
             if self.metrics is not None:
                 handler = self.metrics.dead_lettering(handler, name)
-            if consumers is None:
-                await self.broker.subscribe(name, logs.with_envelope(handler), prefetch=64)
-            else:
-                consumers.add(name, logs.with_envelope(handler), prefetch=64, kind="in")
+            consumers.add(name, logs.with_envelope(handler), prefetch=64, kind="in")
 
     async def submit(self, message: Message, *, dedupe_key: str | None = None) -> bool:
         """Durably accept an inbound message (raises ``BrokerError`` if it cannot).

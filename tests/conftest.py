@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
+
+from router.store.memory import MemoryRedis
 
 # marker -> (command-line option, environment variable with its default)
 _SERVICES = {
@@ -53,3 +57,17 @@ def rabbitmq_url(request: pytest.FixtureRequest) -> str:
 def redis_url(request: pytest.FixtureRequest) -> str:
     """URL of the real Redis given with ``--redis-url`` (skips the test otherwise)."""
     return _service_url(request, "redis")
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client, once on the in-process store and once on the real Redis of
+    ``--redis-url`` (its database flushed first)."""
+    if request.param == "memory":
+        client: aioredis.Redis = MemoryRedis()
+    else:
+        url = request.getfixturevalue("redis_url")
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        await client.flushdb()
+    yield client
+    await client.aclose()

@@ -28,7 +28,7 @@ reached through another tenant's keys. Layout (P = tenant prefix):
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import resources
 
@@ -127,3 +127,8 @@ def script_source(name: str, *, lib: bool = False) -> str:
 def epoch_ms(value: datetime) -> int:
     """``value`` as milliseconds since the epoch (scores and script arguments)."""
     return int(value.timestamp() * 1000)
+
+
+def now_ms() -> int:
+    """Now, as milliseconds since the epoch."""
+    return epoch_ms(datetime.now(UTC))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from router.models import ChannelKind, Frozen, MessageStatus
 from router.store.base import tenant_prefix
@@ -51,11 +52,15 @@ def _status(value: object) -> tuple[MessageStatus, str | None]:
     return MessageStatus(status), reason or None
 
 
-def _window(account: str) -> tuple[str, float]:
-    """The key of ``account``'s current one-second window, and the time of the next one."""
+def _count_send(pipe: Pipeline, account: str) -> float:
+    """Queue counting one send in ``account``'s current one-second window on ``pipe`` (its
+    count is the ``INCR``'s reply); the seconds until the next window."""
     now = time.time()
     window = int(now)
-    return f"sb:rl:{account}:{window}", window + 1 - now
+    key = f"sb:rl:{account}:{window}"
+    pipe.incr(key)
+    pipe.expire(key, 2)
+    return window + 1 - now
 
 
 class DeliveryStore:
@@ -118,10 +123,8 @@ class DeliveryStore:
     async def throttle(self, account: str, per_second: float) -> float:
         """A one-second window shared by every process: 0.0 when a send to ``account`` may go
         now, else how long to wait for the next window."""
-        key, wait = _window(account)
         async with self._r.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 2)
+            wait = _count_send(pipe, account)
             count, _ = await pipe.execute()
         return 0.0 if int(count) <= per_second else wait
 
@@ -147,9 +150,7 @@ class DeliveryStore:
                 pipe.hget(f"{p}unr:{account}", party)
             wait = 0.0
             if per_second is not None:
-                key, wait = _window(account)
-                pipe.incr(key)
-                pipe.expire(key, 2)
+                wait = _count_send(pipe, account)
             replies = iter(await pipe.execute())
         claimed = bool(next(replies)) if claim is not None else True
         status = next(replies) if seq is not None else None

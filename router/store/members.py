@@ -9,18 +9,13 @@ Plain commands in one transaction, so the in-process store runs them as they are
 
 from __future__ import annotations
 
-import time
-
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from router.errors import StoreError
+from router.store.base import now_ms
 
 NODES_KEY = "sb:nodes"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class MemberStore:
@@ -30,7 +25,7 @@ class MemberStore:
     async def refresh(self, node: str, ttl: float) -> list[str]:
         """Register ``node`` as live for ``ttl`` seconds (again); every live node, ``node``
         included, sorted."""
-        now = _now_ms()
+        now = now_ms()
         try:
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.zadd(NODES_KEY, {node: now + int(ttl * 1000)})
@@ -39,14 +34,6 @@ class MemberStore:
                 *_, nodes = await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"node registration failed: {exc}") from exc
-        return sorted(str(n) for n in nodes)
-
-    async def live(self) -> list[str]:
-        """Every live node, sorted."""
-        try:
-            nodes = await self._r.zrangebyscore(NODES_KEY, f"({_now_ms()}", "+inf")
-        except RedisError as exc:
-            raise StoreError(f"reading the live nodes failed: {exc}") from exc
         return sorted(str(n) for n in nodes)
 
     async def leave(self, node: str) -> None:

@@ -47,6 +47,7 @@ from router.store.base import (
     ReleaseResult,
     Timer,
     epoch_ms,
+    now_ms,
     script_source,
     tenant_prefix,
 )
@@ -81,10 +82,6 @@ _SCRIPTS = (
 OUTBOX_DELAY_MS = 5000
 DEDUPE_TTL_S = 7 * 24 * 3600
 MISSED_OFFER = "Missed offer"
-
-
-def now_ms() -> int:
-    return epoch_ms(datetime.now(UTC))
 
 
 def _dt(ms: str | int | None) -> datetime | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -19,18 +19,6 @@ from tests.observability.harness import post, rejected, telegram_bot, update
 
 Client = TestClient[Any, Any]
 StartFake = Callable[[web.Application], Awaitable[str]]
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]:
-    if request.param == "memory":
-        client: aioredis.Redis = MemoryRedis()
-    else:
-        url = request.getfixturevalue("redis_url")
-        client = aioredis.Redis.from_url(url, decode_responses=True)
-        await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 async def refused(limiter: InboundLimiter, tenant: str, party: str) -> InboundRateLimited:

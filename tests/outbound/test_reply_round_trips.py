@@ -24,6 +24,7 @@ from router.runtime import Runtime
 from router.settings import Settings
 from router.store import RedisStore
 from router.store.memory import MemoryRedis
+from router.store.pool import WaitingConnectionPool
 from tests.clients import AgentClient
 from tests.observability.harness import Bot, make_client, post, telegram_bot, update
 
@@ -104,7 +105,7 @@ async def client(
     if request.param == "memory":
         return await make_client(aiohttp_client, settings, RedisStore(RecordingMemoryRedis(trips)))
     url: str = request.getfixturevalue("redis_url")
-    pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=True, timeout=10)
+    pool = WaitingConnectionPool.from_url(url, decode_responses=True, timeout=10)
     redis = RecordingRedis.from_pool(pool)
     assert isinstance(redis, RecordingRedis)
     redis.trips = trips
