@@ -41,7 +41,7 @@ from router.personal_inbox import personal_number, personal_stream
 from router.routing_adapter import queue_entry
 from router.store import RedisStore
 from router.store.base import ReleaseResult
-from router.store.filing import Recipient
+from router.store.filing import Recipient, send_timer_kind
 from router.store.streams import StreamStore
 from router.stream_settings import StreamSettings
 
@@ -273,6 +273,7 @@ class Conversations:
                 consent=to.channel if sms and not compliance else None,
                 index=sms,
             ),
+            outbox=send_timer_kind(compliance=compliance),
         )
         outcome, seq = filing.outcome, filing.seq
         if outcome == "missing":
@@ -299,10 +300,8 @@ class Conversations:
         work = OutboundWork(
             tenant=tenant, session_id=session_id, message=filed, compliance=compliance
         )
-        partition = names.partition_of(f"{tenant}|{to.stream}|{to.remote_party.id}",
-                                       self.partitions)  # fmt: skip
         try:
-            await self.broker.publish(names.outbound(partition), envelope(work))
+            await self._queue_send(work)
         except (BrokerError, asyncio.CancelledError):
             # Filed but not (knowingly) queued: mark it failed so it is not left waiting for
             # ever (the sender gets the error and may send again). Had the broker taken it
@@ -311,6 +310,34 @@ class Conversations:
                 await asyncio.shield(self._not_queued(tenant, session_id, seq))
             raise
         return filed
+
+    async def _queue_send(self, work: OutboundWork) -> None:
+        """Publish ``work`` to its outbound partition (one per customer, so one session's
+        messages leave in their order)."""
+        message = work.message
+        key = f"{work.tenant}|{message.stream}|{message.remote_party.id}"
+        partition = names.partition_of(key, self.partitions)
+        await self.broker.publish(names.outbound(partition), envelope(work))
+
+    async def queue_unclaimed(
+        self, tenant: str, session_id: str, seq: int, *, compliance: bool
+    ) -> None:
+        """The outbox timer of message ``seq`` came due: no delivery has claimed it, so the
+        process that filed it may have stopped before the broker had it. Queue it again
+        while it is still waiting to go out; a copy whose first one turns up after all is
+        read and dropped (``router.outbound``), never sent twice."""
+        found = await self.store.history(tenant, session_id, start=seq, stop=seq)
+        if not found or found[0].direction is not Direction.OUTBOUND:
+            return
+        message = found[0]
+        if message.status is not MessageStatus.RECEIVED:
+            return  # sent, failed (e.g. not queued: its sender was told) or settled since
+        log.info("message %s/%s was never claimed; queueing it again", session_id, seq)
+        work = OutboundWork(
+            tenant=tenant, session_id=session_id, message=message, compliance=compliance,
+            outbox=True,
+        )  # fmt: skip
+        await self._queue_send(work)
 
     async def _filed_before(self, filed: Message) -> tuple[Message, bool]:
         """The message filed before under the same client id, and whether to queue it again.

@@ -41,6 +41,9 @@ class OutboundWork(Frozen):
     # An answer to an SMS consent keyword (STOP confirmation, HELP): sent even to an
     # opted-out customer (router.consent).
     compliance: bool = False
+    # Queued again by the outbox timer: the process that filed it may have stopped before
+    # the broker had it (router.store.filing); a copy that finds it settled only drops out.
+    outbox: bool = False
 
 
 class NodeFrame(Frozen):

@@ -41,6 +41,7 @@ from router.partitions import PartitionConsumers
 from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
 from router.store.deliveries import SendCheck, SendClaim
+from router.store.filing import send_timer
 from router.tasks import retry_until_done
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,17 @@ class OutboundWorker:
         message = work.message
         adapter = route.adapter
         consent = message.channel in SMS_CHANNELS and not work.compliance
+        outbox = None
+        if message.seq is not None:
+            outbox = send_timer(
+                work.tenant, work.session_id, message.seq, compliance=work.compliance
+            )
         return await self.store.deliveries.check_send(
             work.tenant, work.session_id, message.seq, claim=claim, account=message.account,
             party=message.remote_party.id, consent=message.channel if consent else None,
             unreachable=adapter is not None and message.channel is not ChannelKind.WEBCHAT,
             per_second=adapter.capabilities.sends_per_second if adapter is not None else None,
+            outbox=outbox,
         )  # fmt: skip
 
     async def deliver(self, work: OutboundWork, attempt: int = 1) -> None:
@@ -271,6 +278,8 @@ class OutboundWorker:
             return False
         log.info("outbound message %s already %s; not sent again", work.message.id, status[0])
         reason = status[1]
+        if work.outbox:
+            return True  # a copy: the delivery that settled it dead-lettered what it failed
         if status[0] is MessageStatus.FAILED and reason and reason != NOT_QUEUED:
             # Failed by a delivery whose dead-lettering did not go through (the broker went
             # away): dead-letter it now, with its reason.

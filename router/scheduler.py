@@ -1,4 +1,5 @@
-"""Timers shared by all processes: offer expiry, inactivity close, and the waiting-line outbox.
+"""Timers shared by all processes: offer expiry, inactivity close, and the outboxes of the
+waiting line and of filed messages not yet claimed by a delivery.
 
 Timers live in one Redis sorted set. Every tick each process leases the due ones (a lease
 moves them into the future), handles them and then removes them. A process that dies
@@ -12,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 
+from queues.base import BrokerError
 from router.conversations import Conversations
 from router.errors import NotFoundError, RouterError
 from router.store import RedisStore
 from router.store.base import Timer
+from router.store.filing import COMPLIANCE_SEND_TIMER, SEND_TIMER
 from router.tasks import cancel_quietly
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ class Scheduler:
                 handled = await self._handle(timer)
             except NotFoundError:
                 handled = True  # the session or its stream is gone: nothing left to do
-            except RouterError:
+            except (RouterError, BrokerError):  # the store or the broker is away for now
                 log.warning("timer %s failed; it will come back", timer.member, exc_info=True)
                 continue
             except Exception:
@@ -82,6 +85,12 @@ class Scheduler:
             return True
         if timer.kind == "queue" and timer.token:
             await conv.publish_queue_item(timer.tenant, timer.session_id, int(timer.token))
+            return True
+        if timer.kind in (SEND_TIMER, COMPLIANCE_SEND_TIMER) and timer.token:
+            await conv.queue_unclaimed(
+                timer.tenant, timer.session_id, int(timer.token),
+                compliance=timer.kind == COMPLIANCE_SEND_TIMER,
+            )  # fmt: skip
             return True
         log.warning("unknown timer %s dropped", timer.member)
         return True

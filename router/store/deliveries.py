@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from router.models import ChannelKind, Frozen, MessageStatus
-from router.store.base import tenant_prefix
+from router.store.base import SCHED_KEY, tenant_prefix
 from router.store.consent import PairState, pair_fields, pair_key
 
 PROVIDER_ID_TTL = 30 * 24 * 3600
@@ -131,13 +131,14 @@ class DeliveryStore:
     async def check_send(
         self, tenant: str, session_id: str, seq: int | None, *, claim: SendClaim | None,
         account: str, party: str, consent: ChannelKind | None = None,
-        unreachable: bool = False, per_second: float | None = None,
+        unreachable: bool = False, per_second: float | None = None, outbox: str | None = None,
     ) -> SendCheck:  # fmt: skip
         """Everything a send reads before the provider call, in one round trip: take the
         send ``claim`` (then read under it), the message's status, the pair's consent state
         (``consent``: its SMS channel), whether the account can reach the party, and a
         place in the account's rate-limit window (``per_second``; the place counts even
-        when a check then stops the send, which only makes the limit stricter)."""
+        when a check then stops the send, which only makes the limit stricter). Drops the
+        message's ``outbox`` timer (``router.store.filing.send_timer``): a delivery has it."""
         p = tenant_prefix(tenant)
         async with self._r.pipeline(transaction=True) as pipe:
             if claim is not None:
@@ -151,6 +152,8 @@ class DeliveryStore:
             wait = 0.0
             if per_second is not None:
                 wait = _count_send(pipe, account)
+            if outbox is not None:
+                pipe.zrem(SCHED_KEY, outbox)
             replies = iter(await pipe.execute())
         claimed = bool(next(replies)) if claim is not None else True
         status = next(replies) if seq is not None else None

@@ -4,6 +4,11 @@ customer before it appends, in the same round trip, and what it answers.
 The checks read what a send must respect: contacts an account can no longer reach
 (``router.store.deliveries``), an SMS pair's opt-out and block (``router.store.consent``); an
 SMS message is indexed by its id (``router.store.sms``) when it is filed.
+
+A message filed to be sent gets an outbox timer in the same script (``send_timer``): the
+delivery that takes its send claim drops it (``DeliveryStore.check_send``); if the process
+that filed it stops before the broker has it, the timer comes due and queues it again
+(``router.scheduler``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,22 @@ from router.store.consent import PairState
 from router.store.sms import MESSAGE_INDEX_TTL
 
 FilingOutcome = Literal["ok", "dup", "missing", "forbidden", "unreachable", "refused"]
+# A filed message not claimed by a delivery within this time is queued again. Long enough
+# for any healthy backlog (a copy queued while the first is still waiting is not sent twice,
+# only read and dropped), short enough to heal well within a minute.
+SEND_OUTBOX_MS = 15_000
+# Timer kinds: a plain send, and an answer to a consent keyword (sent despite an opt-out).
+SEND_TIMER = "send"
+COMPLIANCE_SEND_TIMER = "sendc"
+
+
+def send_timer_kind(*, compliance: bool) -> str:
+    return COMPLIANCE_SEND_TIMER if compliance else SEND_TIMER
+
+
+def send_timer(tenant: str, session_id: str, seq: int, *, compliance: bool) -> str:
+    """The outbox timer of message ``seq`` of a session in ``sb:sched``."""
+    return f"{send_timer_kind(compliance=compliance)}|{tenant}|{session_id}|{seq}"
 
 
 class Recipient(Frozen):
@@ -51,7 +72,8 @@ class Filing(Frozen):
 
 
 def recipient_args(recipient: Recipient | None, message_id: str) -> list[str | int]:
-    """The script's arguments 10 to 15 for ``recipient`` (no checks when None)."""
+    """The script's arguments 10 to 15 for ``recipient`` (no checks when None); 16 and 17
+    (the outbox timer) follow them."""
     if recipient is None:
         return ["", "", "0", "", "", MESSAGE_INDEX_TTL]
     return [

@@ -56,7 +56,7 @@ from router.store.consent import ConsentStore
 from router.store.cpaas import CpaasStore
 from router.store.deliveries import DeliveryStore
 from router.store.events import EventSubscriptionStore
-from router.store.filing import Filing, Recipient, recipient_args
+from router.store.filing import SEND_OUTBOX_MS, Filing, Recipient, recipient_args
 from router.store.inbox import InboxStore
 from router.store.memory import MemoryRedis
 from router.store.named_cache import NamedCache
@@ -239,8 +239,10 @@ class RedisStore:
         inactivity_seconds: float,
         dedupe_key: str | None = None,
         recipient: Recipient | None = None,
+        outbox: str | None = None,
     ) -> Filing:
-        """``append_outbound``, once ``recipient`` passed its checks: one round trip
+        """``append_outbound``, once ``recipient`` passed its checks, with an ``outbox`` timer
+        of that kind (``send_timer_kind``) when it is to be sent: one round trip
         (``router.store.filing``)."""
         r = await self._run(
             "append_outbound",
@@ -255,6 +257,8 @@ class RedisStore:
                 dedupe_key or "",
                 DEDUPE_TTL_S,
                 *recipient_args(recipient, message.id),
+                outbox or "",
+                SEND_OUTBOX_MS,
             ],
         )
         return Filing.of(r)
@@ -367,10 +371,13 @@ class RedisStore:
         history = _history(session_id, rest[0], statuses=rest[1]) if with_history else ()
         return _session(tenant, raw, history)
 
-    async def history(self, tenant: str, session_id: str, start: int = 1) -> tuple[Message, ...]:
+    async def history(
+        self, tenant: str, session_id: str, start: int = 1, stop: int | None = None
+    ) -> tuple[Message, ...]:
+        """Messages ``start`` to ``stop`` (inclusive; None: the last) of a session."""
         p = tenant_prefix(tenant)
         async with self._r.pipeline(transaction=False) as pipe:
-            pipe.lrange(p + "h:" + session_id, start - 1, -1)
+            pipe.lrange(p + "h:" + session_id, start - 1, -1 if stop is None else stop - 1)
             pipe.hgetall(p + "st:" + session_id)
             raw, statuses = await pipe.execute()
         return _history(session_id, raw, first_seq=start, statuses=statuses)

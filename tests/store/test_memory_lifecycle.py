@@ -48,8 +48,10 @@ AGENT_ANN = hset(P + "a:ann", state="ready", load=1, capacity=1, queues="support
 ASSIGNED = hset(
     P + "s:1", state="assigned", agent="ann", queue="support", inactivity_at=9000, epoch=2
 )
-# append_outbound without the customer's checks (arguments 10 to 15); ann's reply in "1".
-NO_CHECKS = ("", "", "0", "", "", "7776000")
+# append_outbound without an outbox timer (arguments 16 and 17), and without the customer's
+# checks either (arguments 10 to 17); ann's reply in "1".
+NO_TIMER = ("", "15000")
+NO_CHECKS = ("", "", "0", "", "", "7776000", *NO_TIMER)
 ANN_REPLY = (P, T, "1", "ann", "{}", "5000", "600000", "", "86400")
 CLOSED = hset(
     P + "s:1", state="closed", stream="web", channel="sms", queue="support", last_agent="ann"
@@ -333,7 +335,24 @@ CASES = (
     Case(
         "append_outbound refuses a party the account cannot reach",
         "append_outbound",
-        (P, T, "1", "bob", "{}", "5000", "600000", "", "86400", "fb", "42", "1", "", "", "60"),
+        (
+            P,
+            T,
+            "1",
+            "bob",
+            "{}",
+            "5000",
+            "600000",
+            "",
+            "86400",
+            "fb",
+            "42",
+            "1",
+            "",
+            "",
+            "60",
+            *NO_TIMER,
+        ),
         ["unreachable", "blocked the page"],
         seed=(ASSIGNED, ("HSET", P + "unr:fb", "42", "blocked the page")),
         after=((("EXISTS", P + "h:1"), 0),),
@@ -341,14 +360,31 @@ CASES = (
     Case(
         "append_outbound to a missing session is missing before any check",
         "append_outbound",
-        (P, T, "1", "", "{}", "5000", "600000", "", "86400", "fb", "42", "1", "sms", "m1", "60"),
+        (
+            P,
+            T,
+            "1",
+            "",
+            "{}",
+            "5000",
+            "600000",
+            "",
+            "86400",
+            "fb",
+            "42",
+            "1",
+            "sms",
+            "m1",
+            "60",
+            *NO_TIMER,
+        ),
         ["missing"],
         seed=(("HSET", P + "unr:fb", "42", "gone"),),
     ),
     Case(
         "append_outbound refuses an opted-out SMS pair",
         "append_outbound",
-        (*ANN_REPLY, "n1", "+1312", "1", "sms", "m1", "60"),
+        (*ANN_REPLY, "n1", "+1312", "1", "sms", "m1", "60", *NO_TIMER),
         ["refused", '{"out":1}', ""],
         seed=(ASSIGNED, ("HSET", P + "sms:sms:n1", "o:+1312", '{"out":1}')),
         after=((("EXISTS", P + "h:1"), 0), (("EXISTS", P + "msg:m1"), 0)),
@@ -356,17 +392,36 @@ CASES = (
     Case(
         "append_outbound refuses a blocked SMS pair",
         "append_outbound",
-        (*ANN_REPLY, "n1", "+1312", "0", "sms", "", "60"),
+        (*ANN_REPLY, "n1", "+1312", "0", "sms", "", "60", *NO_TIMER),
         ["refused", "", '{"b":1}'],
         seed=(ASSIGNED, ("HSET", P + "sms:sms:n1", "b:+1312", '{"b":1}', "b:+1999", "x")),
     ),
     Case(
         "append_outbound indexes an SMS message that passed its checks",
         "append_outbound",
-        (*ANN_REPLY, "n1", "+1312", "1", "sms", "m1", "60"),
+        (*ANN_REPLY, "n1", "+1312", "1", "sms", "m1", "60", *NO_TIMER),
         ["ok", 2],
         seed=(ASSIGNED, ("RPUSH", P + "h:1", "first"), ("HSET", P + "sms:sms:n1", "o:+1999", "x")),
         after=((("GET", P + "msg:m1"), "1|2"), (("TTL", P + "msg:m1"), 60)),
+    ),
+    Case(
+        "append_outbound sets the outbox timer of a message to be sent",
+        "append_outbound",
+        (*ANN_REPLY, *NO_CHECKS[:6], "sendc", "15000"),
+        ["ok", 2],
+        seed=(ASSIGNED, ("RPUSH", P + "h:1", "first")),
+        after=((("ZSCORE", "sb:sched", "sendc|acme|1|2"), "20000"),),
+    ),
+    Case(
+        "append_outbound to a closed session still sets its outbox timer",
+        "append_outbound",
+        (P, T, "1", "", "{}", "5000", "600000", "", "86400", *NO_CHECKS[:6], "send", "15000"),
+        ["ok", 1],
+        seed=(CLOSED,),
+        after=(
+            (("ZRANGE", "sb:sched", 0, -1, "WITHSCORES"), ["send|acme|1|1", "20000"]),
+            (("HMGET", P + "s:1", "updated_at", "inactivity_at"), [None, None]),
+        ),
     ),
     # -- timers ------------------------------------------------------------------------------
     Case(

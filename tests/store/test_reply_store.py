@@ -14,9 +14,10 @@ import pytest
 import router.store.deliveries as deliveries_module
 from router.models import ChannelKind, MessageStatus
 from router.store import RedisStore
+from router.store.base import SCHED_KEY
 from router.store.consent import BlockRecord, ConsentChange, PairState
 from router.store.deliveries import SendCheck, SendClaim
-from router.store.filing import Filing, Recipient
+from router.store.filing import SEND_OUTBOX_MS, Filing, Recipient, send_timer, send_timer_kind
 from router.store.memory import MemoryRedis
 from tests.contracts.store import INACTIVITY, TENANT, Desk, StoreFixtures, reply
 
@@ -112,6 +113,29 @@ class ReplyStoreContract(StoreFixtures):
         await desk.store.deliveries.set_unreachable(TENANT, ACCOUNT, PARTY, "gone")
         checked = Recipient(account=ACCOUNT, party=PARTY, check_unreachable=True)
         assert await self.file(desk, "ses-x", checked) == Filing(outcome="missing")
+
+    async def test_filing_to_send_sets_an_outbox_timer_a_send_then_drops(self, desk: Desk) -> None:
+        sid = await desk.new_assigned("ann", party=PARTY)
+        filed = await desk.store.file_outbound(
+            reply(desk, "hi"), session_id=sid, agent="ann", inactivity_seconds=INACTIVITY,
+            outbox=send_timer_kind(compliance=False),
+        )  # fmt: skip
+        assert filed == Filing(outcome="ok", seq=2)
+        timer = send_timer(TENANT, sid, 2, compliance=False)
+        due = await desk.store.client.zscore(SCHED_KEY, timer)
+        assert due == desk.clock.last_ms + SEND_OUTBOX_MS  # the filing's time, plus the delay
+        # Another message's send, or this one's read without its timer, leaves it.
+        other = send_timer(TENANT, sid, 3, compliance=False)
+        deliveries = desk.store.deliveries
+        await deliveries.check_send(TENANT, sid, 3, claim=None, account=ACCOUNT, party=PARTY,
+                                    outbox=other)  # fmt: skip
+        await deliveries.check_send(TENANT, sid, 2, claim=None, account=ACCOUNT, party=PARTY)
+        assert await desk.store.client.zscore(SCHED_KEY, timer) == due
+        check = await deliveries.check_send(
+            TENANT, sid, 2, claim=claim(), account=ACCOUNT, party=PARTY, outbox=timer
+        )
+        assert check == SendCheck(claimed=True)
+        assert await desk.store.client.zscore(SCHED_KEY, timer) is None
 
     # -- sending --------------------------------------------------------------------------
 

@@ -117,15 +117,9 @@ def close(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     return ["closed", s[0], holder, agent_node(r, p, holder), s[3]]
 
 
-def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
-    """Append an outbound message (agent, bot or system) to a session's history, once the
-    customer may be written to."""
-    p, tenant, sid, now = argv[0], argv[1], argv[2], tonumber(argv[5])
+def _recipient_refused(r: Keyspace, p: str, argv: list[str]) -> list[str] | None:
+    """``append_outbound``'s checks of the customer: the answer that refuses, or None."""
     account, party = argv[9], argv[10]
-    sk = p + "s:" + sid
-    s = call_fields(r, "HMGET", sk, "state", "agent")
-    if s[0] is None:
-        return ["missing"]
     if argv[11] == "1":
         reason = call_str(r, "HGET", p + "unr:" + account, party)
         if reason is not None:
@@ -135,6 +129,20 @@ def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
                         "b:" + party)  # fmt: skip
         if c[0] is not None or c[1] is not None:
             return ["refused", lua_or(c[0], ""), lua_or(c[1], "")]
+    return None
+
+
+def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
+    """Append an outbound message (agent, bot or system) to a session's history, once the
+    customer may be written to."""
+    p, tenant, sid, now = argv[0], argv[1], argv[2], tonumber(argv[5])
+    sk = p + "s:" + sid
+    s = call_fields(r, "HMGET", sk, "state", "agent")
+    if s[0] is None:
+        return ["missing"]
+    refused = _recipient_refused(r, p, argv)
+    if refused is not None:
+        return refused
     if argv[3] != "" and (s[0] != "assigned" or s[1] != argv[3]):
         return ["forbidden", s[0]]
     dk = p + "d:" + argv[7]
@@ -148,6 +156,9 @@ def append_outbound(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     if argv[13] != "":
         r.call("SET", p + "msg:" + argv[13], sid + "|" + tostring(seq), "EX",
                arg(tonumber(argv[14])))  # fmt: skip
+    if argv[15] != "":
+        member = argv[15] + "|" + tenant + "|" + sid + "|" + tostring(seq)
+        r.call("ZADD", SCHED_KEY, add(now, tonumber(argv[16])), member)
     if s[0] != "closed":
         inactivity_at = add(now, tonumber(argv[6]))
         r.call("HSET", sk, "updated_at", arg(now), "inactivity_at", inactivity_at)

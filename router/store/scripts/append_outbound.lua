@@ -4,7 +4,8 @@
 --       7 inactivity ms, 8 dedupe key ("" = none), 9 dedupe ttl s,
 --       10 account, 11 party, 12 "1" = refuse a party the account cannot reach,
 --       13 SMS channel whose opt-out and blocking apply ("" = none),
---       14 message id to index as {sid}|{seq} ("" = none), 15 index ttl s
+--       14 message id to index as {sid}|{seq} ("" = none), 15 index ttl s,
+--       16 kind of the send's outbox timer ("" = none), 17 its delay ms
 local P, tenant, sid, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[6])
 local account, party = ARGV[10], ARGV[11]
 local sk = P .. "s:" .. sid
@@ -28,6 +29,10 @@ local seq = redis.call("RPUSH", P .. "h:" .. sid, ARGV[5])
 if ARGV[8] ~= "" then redis.call("SET", dk, seq, "EX", tonumber(ARGV[9])) end
 if ARGV[14] ~= "" then
   redis.call("SET", P .. "msg:" .. ARGV[14], sid .. "|" .. seq, "EX", tonumber(ARGV[15]))
+end
+if ARGV[16] ~= "" then
+  -- Dropped when a delivery of it takes its send claim; due, it queues the message again.
+  redis.call("ZADD", "sb:sched", now + tonumber(ARGV[17]), ARGV[16] .. "|" .. tenant .. "|" .. sid .. "|" .. seq)
 end
 if s[1] ~= "closed" then
   local inactivity_at = now + tonumber(ARGV[7])
