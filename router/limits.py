@@ -84,7 +84,10 @@ def body_limits(
         length = request.content_length
         if length is not None and length > limit:
             return too_large(group, limit)
-        if limit != request.client_max_size:  # the largest limit is the application's
+        if length is None and limit != request.client_max_size:
+            # A body of unknown length (chunked) is cut off at this route's limit as it is
+            # read; one with a length was checked above, and the parser reads no more than
+            # that (the largest limit is the application's).
             request = request.clone(client_max_size=limit)
         try:
             return await handler(request)
