@@ -12,6 +12,9 @@ like an unreachable store) with a short path when a connection is free: take it,
 is connected and holds no unread data (else reconnect: an answer left on it belongs to
 a command nobody waits for any more), use it. Waiters are woken one per released
 connection, first come first served.
+
+Its connections write each command under a timeout scope rather than in a Task of its own
+(``router.store.connection``), unless the pool is given a connection class of its own.
 """
 
 from __future__ import annotations
@@ -21,14 +24,23 @@ from collections import deque
 from typing import Any, cast
 
 from redis.asyncio import ConnectionPool
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 
+from router.store.connection import timed_in_scope
+
 
 class WaitingConnectionPool(ConnectionPool):
-    def __init__(self, *, timeout: float = 10.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        connection_class: type[AbstractConnection] = Connection,
+        **kwargs: Any,
+    ) -> None:
+        # ``from_url`` passes redis-py's TLS or Unix-socket class for those schemes.
+        super().__init__(connection_class=timed_in_scope(connection_class), **kwargs)
         self.timeout = timeout
         self._waiters: deque[asyncio.Future[None]] = deque()
 
