@@ -22,6 +22,7 @@ import aio_pika
 from aio_pika import DeliveryMode
 from aiormq import spec
 
+from queues.acks import ChannelAcks
 from queues.base import (
     BrokerError,
     Envelope,
@@ -33,14 +34,10 @@ from queues.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Awaitable, Callable
 
-    from aio_pika.abc import (
-        AbstractIncomingMessage,
-        AbstractRobustChannel,
-        AbstractRobustConnection,
-        HeadersType,
-    )
+    from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection, HeadersType
+    from aiormq.abc import AbstractChannel, DeliveredMessage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +45,11 @@ _T = TypeVar("_T")
 
 ATTEMPT_HEADER = "x-attempt"
 REASON_HEADER = "x-dead-letter-reason"
+
+# Consuming again after RabbitMQ cancelled a consumer: first retry after this many seconds,
+# doubling up to the cap.
+RESUBSCRIBE_DELAY = 0.5
+RESUBSCRIBE_DELAY_CAP = 30.0
 
 
 def dlq_name(queue: str) -> str:
@@ -77,26 +79,32 @@ def to_properties(envelope: Envelope, *, persistent: bool = True) -> spec.Basic.
     )
 
 
-def to_envelope(message: AbstractIncomingMessage) -> Envelope:
+def to_envelope(message: DeliveredMessage) -> Envelope:
     """Map a delivered AMQP message back to an envelope (leniently: never raises)."""
-    headers = message.headers or {}
+    properties = message.header.properties
+    headers = properties.headers or {}
     attempt = headers.get(ATTEMPT_HEADER)
     reason = headers.get(REASON_HEADER)
     if isinstance(reason, bytes):
         reason = reason.decode("utf-8", "replace")
     return Envelope(
-        id=message.message_id or "",
-        type=message.type or "",
+        id=properties.message_id or "",
+        type=properties.message_type or "",
         body=message.body,
-        correlation_id=message.correlation_id,
+        correlation_id=properties.correlation_id or None,
         attempt=max(attempt, 1) if isinstance(attempt, int) else 1,
-        priority=min(max(message.priority or 0, 0), 9),
+        priority=min(max(properties.priority or 0, 0), 9),
         dead_letter_reason=reason if isinstance(reason, str) else None,
     )
 
 
 class _RabbitSubscription:
-    """One consumer: its own channel, prefetch and handler tasks."""
+    """One consumer: its own channel, prefetch and handler tasks.
+
+    It consumes on the aiormq channel underneath the robust aio-pika one (no aio-pika message
+    object per delivery), so it restores its consumer itself: on the new channel after a
+    reconnect, and after RabbitMQ cancelled it (e.g. the queue was deleted).
+    """
 
     def __init__(
         self,
@@ -104,11 +112,15 @@ class _RabbitSubscription:
         spec: QueueSpec,
         channel: AbstractRobustChannel,
         handler: Handler,
+        timeout: float,
     ) -> None:
         self._broker = broker
         self._spec = spec
         self._channel = channel
         self._handler = handler
+        # Bounds registering the consumer (also while aio-pika restores the channel, which
+        # waits for its reopen callbacks).
+        self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
         # Tasks whose handler finished: they are publishing/acking and must not be cut.
         self._settling: set[asyncio.Task[None]] = set()
@@ -119,26 +131,87 @@ class _RabbitSubscription:
         # Handing over: deliveries that arrive now are held, unstarted, until the hand-over
         # completes (they go back to the queue with the channel) or is called off (they are
         # started in their order).
-        self._held: list[AbstractIncomingMessage] | None = None
+        self._held: list[tuple[DeliveredMessage, int]] | None = None
+        # Acks of the current underlying channel; ``consuming`` is that channel while the
+        # consumer is registered on it.
+        self._acks: ChannelAcks | None = None
+        self._consuming: AbstractChannel | None = None
+        self._consume_lock = asyncio.Lock()
+        self._resubscribing: asyncio.Task[None] | None = None
         self.deliveries = 0
+        channel.reopen_callbacks.add(self._reopened)
 
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        """aio-pika callback: start the handler task (deliveries arrive in order)."""
+    async def consume(self) -> None:
+        """Register the consumer on the current underlying channel (if not there yet)."""
+        async with self._consume_lock:
+            underlay = await self._channel.get_underlay_channel()
+            if self._consuming is underlay or self._closing:
+                return
+            if self._acks is None or self._acks.channel is not underlay:
+                # A new channel: delivery tags start over.
+                self._acks = ChannelAcks(underlay)
+                underlay.on_consumer_cancel_callbacks.add(self._cancelled_by_broker)
+            await underlay.basic_consume(self._spec.name, self._on_delivery, timeout=self._timeout)
+            self._consuming = underlay
+
+    async def _reopened(self, _channel: object) -> None:
+        """The robust channel is back (new connection) and has redeclared the queue."""
+        try:
+            await self.consume()
+        except Exception:
+            # Nobody awaits this callback; a lost connection brings the next reopen.
+            log.warning(
+                "could not consume %s again after a reconnect", self._spec.name, exc_info=True
+            )
+
+    def _cancelled_by_broker(self, _frame: spec.Basic.Cancel) -> None:
+        """RabbitMQ dropped the consumer (its queue was deleted, its node went away): declare
+        the queue again and consume, retrying until it works (what aio-pika did for robust
+        consumers). Deliveries in work are still acked on the open channel."""
+        self._consuming = None
+        if self._closing or self._draining or self._resubscribing is not None:
+            return
+        self._resubscribing = asyncio.get_running_loop().create_task(self._resubscribe())
+
+    async def _resubscribe(self) -> None:
+        delay = RESUBSCRIBE_DELAY
+        try:
+            while not (self._closing or self._draining or self._consuming is not None):
+                try:
+                    await self._broker.redeclare(self._channel, self._spec)
+                    await self.consume()
+                except Exception as exc:
+                    log.warning("could not consume %s again: %r", self._spec.name, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RESUBSCRIBE_DELAY_CAP)
+        finally:
+            self._resubscribing = None
+
+    async def _on_delivery(self, message: DeliveredMessage) -> None:
+        """aiormq callback: start the handler task (deliveries arrive in order)."""
+        tag = message.delivery_tag
+        acks = self._acks
+        if tag is None or acks is None or acks.channel is not message.channel:
+            return  # not from the current channel: that one is gone with its deliveries
+        acks.delivered(tag)
         if self._closing or self._draining:
             return  # left unacked; closing the channel returns it to the queue
         self.deliveries += 1
         if self._held is not None:
-            self._held.append(message)
+            self._held.append((message, tag))
             return
-        self._start(message)
+        self._start(message, tag)
 
-    def _start(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.get_running_loop().create_task(self._process(message))
+    def _start(self, message: DeliveredMessage, tag: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._process(message, tag))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(self._settling.discard)
+        task.add_done_callback(self._done)
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._settling.discard(task)
+
+    async def _process(self, message: DeliveredMessage, tag: int) -> None:
         envelope = to_envelope(message)
         error: Exception | None = None
         try:
@@ -150,7 +223,17 @@ class _RabbitSubscription:
         current = asyncio.current_task()
         if current is not None:
             self._settling.add(current)
-        await self._broker.settle(message, envelope, error, self._spec)
+        settled = error is None or await self._broker.settle(envelope, error, self._spec)
+        acks = self._acks
+        if acks is None or acks.channel is not message.channel:
+            return  # its channel is gone: RabbitMQ has put the message back already
+        try:
+            if settled:
+                await acks.ack(tag)
+            else:
+                await acks.nack(tag)
+        except Exception as exc:
+            log.debug("ack/nack failed (channel gone?): %r", exc)
 
     async def drain(self, grace: float) -> None:
         """Take no new deliveries, let the started handlers finish for up to ``grace``
@@ -190,19 +273,26 @@ class _RabbitSubscription:
         held, self._held = self._held or [], None
         if self._closing or self._draining:
             return  # left unacked; closing the channel returns them to the queue
-        for message in held:
-            self._start(message)
+        acks = self._acks
+        for message, tag in held:
+            # Held across a reconnect: the old channel took them back to the queue.
+            if acks is not None and acks.channel is message.channel:
+                self._start(message, tag)
 
     async def cancel(self) -> None:
         """Stop consuming; unfinished deliveries go back to the queue in their order."""
         if self._closing:
             return
         self._closing = True
+        if self._resubscribing is not None:
+            self._resubscribing.cancel()
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:
             if task not in self._settling:
                 task.cancel()
+        # Settling tasks finish their acks first (batched acks included): acked messages
+        # must not come back with the channel.
         await asyncio.gather(*tasks, return_exceptions=True)
         # Closing the channel cancels the consumer and requeues every unacked message
         # at its original position in one step (so a single-active successor keeps order).
@@ -287,11 +377,13 @@ class RabbitBroker:
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1")
         channel = await self._call(connection.channel(publisher_confirms=False))
-        subscription = _RabbitSubscription(self, spec, channel, handler)
+        subscription = _RabbitSubscription(self, spec, channel, handler, self._timeout)
         try:
             await self._call(channel.set_qos(prefetch_count=prefetch))
-            amqp_queue = await self._call(channel.declare_queue(queue, **self._kwargs(spec)))
-            await self._call(amqp_queue.consume(subscription.on_message))
+            # Declared on this channel so that it declares the queue again on reconnecting
+            # (an exclusive queue is gone with the old connection) before consuming again.
+            await self._call(channel.declare_queue(queue, **self._kwargs(spec)))
+            await self._call(subscription.consume())
         except BaseException:  # also when cancelled: no consumer may outlive this call
             with contextlib.suppress(Exception):
                 await channel.close()
@@ -364,19 +456,13 @@ class RabbitBroker:
         """Drop a cancelled subscription."""
         self._subscriptions.discard(subscription)
 
-    async def settle(
-        self,
-        message: AbstractIncomingMessage,
-        envelope: Envelope,
-        error: Exception | None,
-        spec: QueueSpec,
-    ) -> None:
-        """Apply the outcome of a handler: publish the retry / dead letter, then ack."""
+    async def settle(self, envelope: Envelope, error: Exception, spec: QueueSpec) -> bool:
+        """Apply the outcome of a failed handler: publish the retry or the dead letter. True
+        when done (the delivery may be acked), False when that failed (requeue it)."""
         outcome = decide_outcome(
             error, envelope, spec, backoff_base=self._backoff_base, backoff_cap=self._backoff_cap
         )
-        if outcome.action != "ack":
-            log.info("message %s on %s: %s", envelope.id, spec.name, outcome.reason)
+        log.info("message %s on %s: %s", envelope.id, spec.name, outcome.reason)
         try:
             if outcome.action == "retry":
                 again = envelope.model_copy(update={"attempt": envelope.attempt + 1})
@@ -386,9 +472,13 @@ class RabbitBroker:
                 await self._publish(dlq_name(spec.name), dead, persistent=spec.durable)
         except BrokerError:
             log.warning("could not settle %s on %s; requeueing", envelope.id, spec.name)
-            await _quietly(message.nack(requeue=True))
-            return
-        await _quietly(message.ack())
+            return False
+        return True
+
+    async def redeclare(self, channel: AbstractRobustChannel, spec: QueueSpec) -> None:
+        """Declare a subscription's queue again on its channel (after RabbitMQ cancelled the
+        consumer); not remembered again for reconnects (the first declaration is)."""
+        await self._call(channel.declare_queue(spec.name, robust=False, **self._kwargs(spec)))
 
     # -- internals ---------------------------------------------------------------------
 
@@ -506,12 +596,19 @@ class RabbitBroker:
         self._delay_queues[name] = now
 
     async def _peek(self, channel: AbstractRobustChannel, name: str) -> list[Envelope]:
-        amqp_queue = await self._call(channel.declare_queue(name, passive=True, robust=False))
-        messages: list[AbstractIncomingMessage] = []
-        while (message := await self._call(amqp_queue.get(no_ack=False, fail=False))) is not None:
+        await self._call(channel.declare_queue(name, passive=True, robust=False))
+        underlay = await self._call(channel.get_underlay_channel())
+        messages: list[DeliveredMessage] = []
+        last: int | None = None
+        while True:
+            message = await self._call(underlay.basic_get(name))
+            tag = message.delivery_tag
+            if tag is None:  # Basic.GetEmpty: nothing left
+                break
             messages.append(message)
-        if messages:
-            await self._call(messages[-1].nack(multiple=True, requeue=True))
+            last = tag
+        if last is not None:
+            await self._call(underlay.basic_nack(last, multiple=True, requeue=True))
             # A synchronous call through the same channel: the requeue is done when it returns.
             await self._call(channel.declare_queue(name, passive=True, robust=False))
         return [to_envelope(message) for message in messages]
@@ -523,14 +620,6 @@ def _cancelled_from_outside() -> bool:
     connection or channel closed under an operation in flight."""
     task = asyncio.current_task()
     return task is None or task.cancelling() > 0
-
-
-async def _quietly(awaitable: Coroutine[Any, Any, None]) -> None:
-    """Ack/nack: if the channel is gone, RabbitMQ redelivers the message anyway."""
-    try:
-        await awaitable
-    except Exception as exc:
-        log.debug("ack/nack failed (channel gone?): %r", exc)
 
 
 __all__ = ["RabbitBroker", "delay_queue_name", "dlq_name", "to_envelope", "to_properties"]

@@ -271,6 +271,36 @@ class BrokerContract(BrokerFixtures):
         assert [m.id for m in redelivered] == [m.id for m in messages]
         assert {m.attempt for m in redelivered} == {1}
 
+    async def test_cancel_right_after_handlers_returned_redelivers_nothing(
+        self, harness: Harness
+    ) -> None:
+        """Handlers that returned are settled: cancelling at once (their acks maybe still on
+        their way) must not send their messages round again."""
+        queue = await harness.queue()
+        count = 5
+        recorder = Recorder(block=lambda _: True)
+        returned: list[Envelope] = []
+        all_returned = asyncio.get_running_loop().create_future()
+
+        async def handle(message: Envelope) -> None:
+            await recorder(message)
+            returned.append(message)
+            if len(returned) == count:
+                all_returned.set_result(None)
+
+        subscription = await harness.subscribe(queue, handle)
+        await harness.publish(queue, *(envelope(n) for n in range(count)))
+        await recorder.wait_for(count)
+        recorder.gate.set()  # the handlers all return in the same pass of the loop
+        # Awaited directly (no wait_for task in between): resumes in the next pass.
+        async with asyncio.timeout(TIMEOUT):
+            await all_returned
+        await subscription.cancel()
+        later = Recorder()
+        await harness.subscribe(queue, later)
+        await pass_marker(harness, queue, later)
+        assert [m.type for m in later.received] == [MARKER]
+
     async def test_retry_with_delay_redelivers_with_next_attempt(self, harness: Harness) -> None:
         queue = await harness.queue()
         recorder = Recorder()
