@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from router.errors import ConflictError
+from router.ids import new_id
 from router.models import ChannelKind, Frozen, Message, Sender, SenderKind, utcnow
 from router.store.consent import ConsentChange, PairState
 
@@ -138,7 +138,7 @@ class ConsentService:
                 await self._answer(message, tenant.sms_help_text)
             return
         change = ConsentChange(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             tenant=message.tenant,
             channel=message.channel,
             account=message.account,
@@ -171,7 +171,7 @@ class ConsentService:
     ) -> tuple[bool, ConsentChange]:  # fmt: skip
         """An admin records an opt-out or opt-in (no message is sent); (changed, entry)."""
         change = ConsentChange(
-            id=uuid.uuid4().hex, tenant=tenant, channel=channel, account=account, party=party,
+            id=new_id(), tenant=tenant, channel=channel, account=account, party=party,
             direction=direction, source="admin", actor=actor, note=note, at=utcnow(),
         )  # fmt: skip
         return await self.store.consent.record(change), change

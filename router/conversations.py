@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
@@ -24,6 +23,7 @@ from router.delivery import Delivery
 from router.errors import ConflictError, NotFoundError, StoreError
 from router.event_bus import EventBus
 from router.events import NodeFrame, OutboundWork, QueueItem, envelope
+from router.ids import new_id
 from router.metrics import Metrics
 from router.models import (
     AgentState,
@@ -244,7 +244,7 @@ class Conversations:
         to = await self.addresses.get(tenant, session_id)
         stream = self.stream(tenant, to.stream)
         message = Message(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             tenant=tenant,
             channel=to.channel,
             account=to.account,

@@ -19,7 +19,6 @@ import hmac
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict
 
 from queues.base import Broker, Envelope, QueueSpec, Retry
+from router.ids import new_id
 from router.models import Message
 from router.store import RedisStore
 from router.store.base import IngestOutcome, IngestResult
@@ -167,7 +167,7 @@ class EventBus:
             created = datetime.now(UTC).isoformat()
             for sub in subs:
                 job = EventJob(
-                    delivery_id=uuid.uuid4().hex, subscription_id=sub.id, tenant=tenant,
+                    delivery_id=new_id(), subscription_id=sub.id, tenant=tenant,
                     type=type, created_at=created, data=data,
                 )  # fmt: skip
                 env = Envelope(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Literal
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel
 
 from queues.base import Envelope
 from router import logs
+from router.ids import new_id
 from router.models import Frozen, Message
 
 
@@ -64,7 +64,7 @@ class NodeFrame(Frozen):
 
 def envelope(body: BaseModel, *, priority: int = 0, correlation_id: str | None = None) -> Envelope:
     return Envelope(
-        id=uuid.uuid4().hex,
+        id=new_id(),
         type=type(body).__name__,
         body=body.model_dump_json().encode(),
         priority=priority,

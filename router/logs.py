@@ -15,13 +15,13 @@ import json
 import logging
 import re
 import sys
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from queues.base import Envelope
+from router.ids import new_id
 
 CORRELATION_HEADERS = ("X-Correlation-Id", "X-Request-Id")
 RESPONSE_HEADER = "X-Correlation-Id"
@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    return new_id()
 
 
 def well_formed(value: str | None) -> str | None:

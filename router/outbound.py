@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from functools import partial
 
@@ -34,6 +33,7 @@ from router.consent import SMS_CHANNELS, refusal
 from router.conversations import NOT_QUEUED
 from router.event_bus import EventBus, message_data
 from router.events import OutboundWork
+from router.ids import new_id
 from router.metrics import Metrics
 from router.models import ChannelKind, Message, MessageStatus
 from router.ordering import KeyedSerializer
@@ -157,7 +157,7 @@ class OutboundWorker:
                 await self._attempt(work, attempt, _Progress(), route, check, None)
             return
         claim = SendClaim(
-            key=f"sb:sending:{work.message.id}", token=uuid.uuid4().hex, seconds=CLAIM_SECONDS
+            key=f"sb:sending:{work.message.id}", token=new_id(), seconds=CLAIM_SECONDS
         )
         try:
             check = await self._check(work, claim, route)

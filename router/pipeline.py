@@ -11,7 +11,6 @@ session are filed strictly in order while different sessions proceed in parallel
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from router.delivery import Delivery
 from router.errors import ConflictError, NotFoundError, StoreError
 from router.events import InboundWork, envelope
 from router.hours import is_open, next_open
+from router.ids import new_id
 from router.models import Message, Sender, SenderKind
 from router.ordering import KeyedSerializer
 from router.replies import render_reply
@@ -146,7 +146,7 @@ class Pipeline:
                 return
         result = await self.store.ingest(
             message,
-            new_session_id=uuid.uuid4().hex,
+            new_session_id=new_id(),
             queue=stream.queue,
             priority=stream.priority,
             skills=stream.skills,

@@ -15,7 +15,6 @@ retry harmless).
 from __future__ import annotations
 
 import logging
-import uuid
 
 from aiohttp import web
 
@@ -26,6 +25,7 @@ from channels.inteliquent._wire import ten_digits
 from queues.base import BrokerError
 from router.errors import NotFoundError, StoreError
 from router.http_errors import error_response
+from router.ids import new_id
 from router.keys import RUNTIME
 from router.limits import InboundRateLimited
 from router.models import ChannelKind, Direction, Message, Party, Sender, SenderKind
@@ -121,7 +121,7 @@ async def _inbound(rt: Runtime, platform: CpaasPlatform, sms: InboundSms) -> Non
 def _message(tenant: str, number: CpaasNumber, sms: InboundSms) -> Message:
     stream = number.target.stream if isinstance(number.target, StreamTarget) else ""
     return Message(
-        id=uuid.uuid4().hex,
+        id=new_id(),
         tenant=tenant,
         channel=ChannelKind.SMS,
         account=number.number,

@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import secrets
-import uuid
 from typing import Annotated, Literal
 
 from aiohttp import WSMsgType, web
@@ -23,6 +22,7 @@ from queues.base import BrokerError
 from router import frames, logs
 from router.config import MediaStreamConfig
 from router.errors import NotFoundError, StoreError
+from router.ids import new_id
 from router.keys import RUNTIME
 from router.limits import FrameRate, InboundRateLimited, ws_error, ws_frame_allowed
 from router.models import ChannelKind, Direction, Frozen, Message, Party, Sender, SenderKind
@@ -143,7 +143,7 @@ def customer_message(
     """An inbound web chat message from ``party`` (the visitor), ``message_id`` being the
     sender's own id of it."""
     return Message(
-        id=uuid.uuid4().hex,
+        id=new_id(),
         tenant=tenant,
         channel=ChannelKind.WEBCHAT,
         account="webchat",

@@ -3,8 +3,9 @@
 redis-py's connections bound every write by the socket timeout (5 s unless set) with
 ``asyncio.wait_for``, which on Python 3.11 runs the write in a Task of its own: a Task, a
 future, a timer and three callbacks per command, although the write almost never waits
-(only when the socket's send buffer is full). The read that follows already uses an
-``asyncio.timeout`` scope; these connections write under one too, in the calling task.
+(only when the socket's send buffer is full). These connections write in the calling task
+and only wait, under an ``asyncio.timeout`` scope, when the kernel did not take the whole
+command at once (a timer per command costs too; the read that follows has its own).
 
 The write still happens in the event loop's next iteration, as it did in redis-py's Task:
 the connection yields once first. That timing matters more than it seems: the commands of
@@ -54,15 +55,19 @@ class ScopedWrites(AbstractConnection):
                 command = command.encode()
             if isinstance(command, bytes):
                 command = [command]
-            # ``None``: no timeout, as redis-py takes a socket timeout of 0 or None.
-            async with asyncio.timeout(self.socket_timeout or None):
-                # Write in the loop's next iteration, as redis-py's Task did (see above).
-                await asyncio.sleep(0)
-                writer = self._writer
-                if writer is None:  # closed meanwhile from elsewhere (a pool's disconnect)
-                    raise RedisConnectionError("Connection closed before writing.")
-                writer.writelines(command)
-                await writer.drain()
+            # Write in the loop's next iteration, as redis-py's Task did (see above).
+            await asyncio.sleep(0)
+            writer = self._writer
+            if writer is None:  # closed meanwhile from elsewhere (a pool's disconnect)
+                raise RedisConnectionError("Connection closed before writing.")
+            writer.writelines(command)
+            transport = writer.transport
+            if transport.get_write_buffer_size() or transport.is_closing():
+                # The kernel did not take it all (or the connection is going): wait for it,
+                # bounded. Mostly it took it, and there is nothing to wait for or time.
+                # ``None``: no timeout, as redis-py takes a socket timeout of 0 or None.
+                async with asyncio.timeout(self.socket_timeout or None):
+                    await writer.drain()
         except TimeoutError:  # asyncio's, or a socket's ETIMEDOUT (both as redis-py)
             await self.disconnect(nowait=True)
             raise RedisTimeoutError("Timeout writing to socket") from None
