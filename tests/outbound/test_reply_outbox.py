@@ -44,6 +44,26 @@ async def come_due(runtime: Runtime, timer: str) -> None:
     runtime.scheduler.wake.set()
 
 
+def spy_on_publish(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Envelope]]:
+    """Record what the broker is given from now on (it still takes it)."""
+    published: list[tuple[str, Envelope]] = []
+    publish = runtime.broker.publish
+
+    async def spy(queue: str, env: Envelope) -> None:
+        published.append((queue, env))
+        await publish(queue, env)
+
+    monkeypatch.setattr(runtime.broker, "publish", spy)
+    return published
+
+
+async def timer_handled(runtime: Runtime, timer: str) -> None:
+    async def gone() -> bool:
+        return await timer_score(runtime, timer) is None
+
+    await eventually(gone, f"timer {timer} handled")
+
+
 def published_work(published: list[tuple[str, Envelope]]) -> list[OutboundWork]:
     return [
         OutboundWork.model_validate_json(env.body)
@@ -58,8 +78,6 @@ async def test_a_reply_filed_but_never_queued_goes_out_when_its_outbox_timer_is_
 ) -> None:  # fmt: skip
     bot = await telegram_bot(client, start_fake)
     sid = await open_and_accept(client, bot, agent, "hello")
-    publish = runtime.broker.publish
-    published: list[tuple[str, Envelope]] = []
 
     async def stopped(queue: str, env: Envelope) -> None:
         raise Stopped
@@ -75,11 +93,7 @@ async def test_a_reply_filed_but_never_queued_goes_out_when_its_outbox_timer_is_
     assert await timer_score(runtime, timer) is not None
     assert sent(bot) == []
 
-    async def spy(queue: str, env: Envelope) -> None:
-        published.append((queue, env))
-        await publish(queue, env)
-
-    monkeypatch.setattr(runtime.broker, "publish", spy)
+    published = spy_on_publish(runtime, monkeypatch)
     await come_due(runtime, timer)
 
     async def went_out() -> bool:
@@ -91,10 +105,7 @@ async def test_a_reply_filed_but_never_queued_goes_out_when_its_outbox_timer_is_
     copies = published_work(published)
     assert [(w.message.id, w.outbox, w.compliance) for w in copies] == [(filed.id, True, False)]
 
-    async def timer_done() -> bool:
-        return await timer_score(runtime, timer) is None
-
-    await eventually(timer_done, "the outbox timer completed")
+    await timer_handled(runtime, timer)
     assert sent(bot) == ["after the stop"]
 
 
@@ -117,20 +128,9 @@ async def test_a_delivered_reply_leaves_no_timer_and_a_late_one_queues_nothing(
     assert await timer_score(runtime, timer) is None
 
     # Were it left behind (a delivery whose drop was lost), it would find the reply sent.
-    published: list[tuple[str, Envelope]] = []
-    publish = runtime.broker.publish
-
-    async def spy(queue: str, env: Envelope) -> None:
-        published.append((queue, env))
-        await publish(queue, env)
-
-    monkeypatch.setattr(runtime.broker, "publish", spy)
+    published = spy_on_publish(runtime, monkeypatch)
     await come_due(runtime, timer)
-
-    async def handled() -> bool:
-        return await timer_score(runtime, timer) is None
-
-    await eventually(handled, "the late timer handled")
+    await timer_handled(runtime, timer)
     assert published_work(published) == []
     assert sent(bot) == ["straight out"]
 
@@ -195,7 +195,7 @@ async def test_a_copy_finding_its_message_settled_is_dropped(
     assert seq is not None
     failed = work.model_copy(update={"message": message.model_copy(update={"seq": seq})})
     await runtime.store.deliveries.set_status(
-        "acme", failed.session_id, failed.message.seq, MessageStatus.FAILED, "chat not found"
+        "acme", failed.session_id, seq, MessageStatus.FAILED, "chat not found"
     )
     with pytest.raises(Reject, match="chat not found"):
         await runtime.outbound.deliver(failed)

@@ -53,6 +53,8 @@ ASSIGNED = hset(
 NO_TIMER = ("", "15000")
 NO_CHECKS = ("", "", "0", "", "", "7776000", *NO_TIMER)
 ANN_REPLY = (P, T, "1", "ann", "{}", "5000", "600000", "", "86400")
+BOB_REPLY = (P, T, "1", "bob", "{}", "5000", "600000", "", "86400")
+ANY_REPLY = (P, T, "1", "", "{}", "5000", "600000", "", "86400")  # not by an agent
 CLOSED = hset(
     P + "s:1", state="closed", stream="web", channel="sms", queue="support", last_agent="ann"
 )
@@ -335,24 +337,7 @@ CASES = (
     Case(
         "append_outbound refuses a party the account cannot reach",
         "append_outbound",
-        (
-            P,
-            T,
-            "1",
-            "bob",
-            "{}",
-            "5000",
-            "600000",
-            "",
-            "86400",
-            "fb",
-            "42",
-            "1",
-            "",
-            "",
-            "60",
-            *NO_TIMER,
-        ),
+        (*BOB_REPLY, "fb", "42", "1", "", "", "60", *NO_TIMER),
         ["unreachable", "blocked the page"],
         seed=(ASSIGNED, ("HSET", P + "unr:fb", "42", "blocked the page")),
         after=((("EXISTS", P + "h:1"), 0),),
@@ -360,24 +345,7 @@ CASES = (
     Case(
         "append_outbound to a missing session is missing before any check",
         "append_outbound",
-        (
-            P,
-            T,
-            "1",
-            "",
-            "{}",
-            "5000",
-            "600000",
-            "",
-            "86400",
-            "fb",
-            "42",
-            "1",
-            "sms",
-            "m1",
-            "60",
-            *NO_TIMER,
-        ),
+        (*ANY_REPLY, "fb", "42", "1", "sms", "m1", "60", *NO_TIMER),
         ["missing"],
         seed=(("HSET", P + "unr:fb", "42", "gone"),),
     ),
