@@ -10,7 +10,9 @@ one JSON object of results on stdout. Phases:
    seconds; an inbound message counts when an agent's socket receives it; agents answer
    every ``--answer-every``-th message (the reply goes out to the fake Graph API);
 4. latency: the same at a fixed rate (``--latency-rate``, default half the measured
-   throughput), measuring webhook and webhook-to-agent latency;
+   throughput), measuring webhook and webhook-to-agent latency after ``--warmup`` seconds
+   at that rate (unmeasured: the broker's one-off stall after the throughput phase's burst
+   is not the steady state at that load);
 5. memory: agents go not ready and ``--open-sessions`` new customers write once each; the
    orchestrator reads the processes' memory before and after.
 
@@ -49,12 +51,13 @@ PASSWORD = "bench password 123"
 TENANT = "bench"
 
 
-SHAPE_OPTIONS = ("duration", "agents", "sessions", "concurrency", "answer_every")
+SHAPE_OPTIONS = ("duration", "warmup", "agents", "sessions", "concurrency", "answer_every")
 
 
 def add_shape_options(parser: argparse.ArgumentParser) -> None:
     """The load's shape (``SHAPE_OPTIONS``), which ``bench/run.py`` passes on as it got it."""
     parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
@@ -394,6 +397,8 @@ class Load:
         result: dict[str, Any] = {"throughput": await self.closed_loop(self.args.duration)}
         await self.phase("throughput_end")
         rate = self.args.latency_rate or result["throughput"]["delivered_per_s"] / 2
+        if self.args.warmup > 0:
+            await self.open_loop(max(rate, 1.0), self.args.warmup)
         result["latency"] = await self.open_loop(max(rate, 1.0), self.args.duration)
         result["latency"]["rate"] = round(rate, 1)
         return result

@@ -11,7 +11,8 @@ Markdown table with each mode's throughput as a ratio of the bare stack's. Mode 
 delivered/s are webhooks answered, the load process' own ceiling on the machine.
 Production modes use a fresh RabbitMQ virtual host and a flushed Redis database
 (``--redis-db``), so run it on a machine where that database holds nothing you need. Raw
-results go to ``--json``.
+results go to ``--json``. ``--profile DIR`` samples each server process with py-spy over the
+throughput phase only (``DIR/<mode>-<n>.txt``, collapsed stacks; ``pip install py-spy``).
 """
 
 from __future__ import annotations
@@ -101,6 +102,29 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def syscalls(pid: int) -> int:
+    """Read- and write-family system calls the process has made so far."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscr"]) + int(fields["syscw"])
+
+
+def service_pids() -> list[int]:
+    """RabbitMQ's and Redis' processes on this machine (their CPU is part of each path)."""
+    found = subprocess.run(
+        ["pgrep", "-x", "beam.smp|redis-server"], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def switches(pid: int) -> int:
+    """Context switches of the process so far (voluntary and not)."""
+    total = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+            total += int(line.split()[1])
+    return total
 
 
 def rss_kib(pid: int) -> int:
@@ -195,11 +219,20 @@ async def run_load(
     assert proc.stdin is not None
     memory: dict[str, int] = {}
     cpu: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    ctx: dict[str, int] = {}
+    services: dict[str, float] = {}
+    profilers: list[asyncio.subprocess.Process] = []
     result: dict[str, Any] = {}
     async for raw in proc.stdout:
         msg = json.loads(raw)
         if "phase" in msg:
             cpu[msg["phase"]] = sum(cpu_seconds(pid) for pid in pids)
+            calls[msg["phase"]] = sum(syscalls(pid) for pid in pids)
+            ctx[msg["phase"]] = sum(switches(pid) for pid in pids)
+            services[msg["phase"]] = sum(cpu_seconds(pid) for pid in service_pids())
+            if msg["phase"] == "throughput_start" and args.profile:
+                profilers = await start_profilers(args, pids)
             memory[msg["phase"] + "_rss_kib"] = sum(rss_kib(pid) for pid in pids)
             if redis_url:
                 memory[msg["phase"] + "_redis_bytes"] = await redis_memory(redis_url)
@@ -207,6 +240,8 @@ async def run_load(
             await proc.stdin.drain()
         elif "result" in msg:
             result = msg["result"]
+    for profiler in profilers:
+        await profiler.wait()
     if await proc.wait() != 0:
         raise SystemExit("load process failed")
     delivered = result.get("throughput", {}).get("delivered")
@@ -215,6 +250,12 @@ async def run_load(
         # else the machine runs (on a shared virtual machine, a lot).
         used = cpu["throughput_end"] - cpu["throughput_start"]
         result["server_cpu_us_per_message"] = round(used / delivered * 1e6)
+        made = calls["throughput_end"] - calls["throughput_start"]
+        result["server_syscalls_per_message"] = round(made / delivered, 1)
+        switched = ctx["throughput_end"] - ctx["throughput_start"]
+        result["server_switches_per_message"] = round(switched / delivered, 2)
+        used = services["throughput_end"] - services["throughput_start"]
+        result["services_cpu_us_per_message"] = round(used / delivered * 1e6)
     if "memory_after_rss_kib" in memory:
         per = 10_000 / max(args.open_sessions, 1)
         rss = memory["memory_after_rss_kib"] - memory["memory_before_rss_kib"]
@@ -223,6 +264,27 @@ async def run_load(
             red = memory["memory_after_redis_bytes"] - memory["memory_before_redis_bytes"]
             result["redis_per_10k_sessions_mib"] = round(red * per / 2**20, 1)
     return result
+
+
+async def start_profilers(
+    args: argparse.Namespace, pids: list[int]
+) -> list[asyncio.subprocess.Process]:
+    """py-spy on each server process for the throughput phase's duration."""
+    args.profile.mkdir(parents=True, exist_ok=True)
+    beside = Path(sys.executable).parent / "py-spy"  # installed in the same environment
+    spy = str(beside) if beside.exists() else "py-spy"
+    out = []
+    for n, pid in enumerate(pids):
+        path = args.profile / f"{args.current_mode}-{n}.txt"
+        argv = [spy, "record", "--rate", "200", "--format", "raw", "--nonblocking",
+                "--duration", str(round(args.duration)), "--pid", str(pid),
+                "--output", str(path)]  # fmt: skip
+        out.append(
+            await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            )
+        )
+    return out
 
 
 async def drive(
@@ -305,8 +367,8 @@ MODES: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
 def table(results: dict[str, dict[str, Any]]) -> str:
     base = results.get("bare", {}).get("throughput", {}).get("delivered_per_s")
     rows = [
-        "| mode | delivered/s | ratio to bare | server CPU per message | webhook p50 / p99 ms "
-        "| to agent p50 / p99 ms (at rate) | memory per 10k sessions |",
+        "| mode | delivered/s | ratio to bare | CPU per message: server + RabbitMQ and Redis "
+        "| webhook p50 / p99 ms | to agent p50 / p99 ms (at rate) | memory per 10k sessions |",
         "|---|---|---|---|---|---|---|",
     ]
     for mode, r in results.items():
@@ -317,7 +379,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         if r.get("redis_per_10k_sessions_mib") is not None:
             mem_text += f" + {r['redis_per_10k_sessions_mib']} MiB Redis"
         cpu = r.get("server_cpu_us_per_message")
-        cpu_text = "n/a" if cpu is None else f"{cpu} µs"
+        services = r.get("services_cpu_us_per_message")
+        cpu_text = "n/a" if cpu is None else f"{cpu} + {services} µs"
         rows.append(
             f"| {mode} | {t['delivered_per_s']} | {ratio} | {cpu_text} | {t['webhook_p50_ms']} / "
             f"{t['webhook_p99_ms']} | {lat['to_agent_p50_ms']} / {lat['to_agent_p99_ms']} "
@@ -335,10 +398,12 @@ async def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--redis-db", type=int, default=13)
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--profile", type=Path, help="py-spy the throughput phase into this folder")
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     for mode in args.modes.split(","):
         print(f"bench: {mode} ...", file=sys.stderr, flush=True)
+        args.current_mode = mode
         results[mode] = await MODES[mode](args)
         print(json.dumps({mode: results[mode]}), file=sys.stderr, flush=True)
     if args.json:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from router import logs
+from router import heap, logs
 from router.app import create_app
 from router.config import DEMO_CREDENTIALS, Config, demo_config
 from router.errors import ConfigError
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     web.run_app(
-        create_app(settings, config, demo=demo),
+        serve_app(settings, config, demo),
         host=settings.host,
         port=settings.port,
         loop=loop,
@@ -74,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutdown_timeout=settings.shutdown_grace_seconds + 5,
     )
     return 0
+
+
+def serve_app(settings: Settings, config: Config, demo: bool) -> web.Application:
+    """The application ``serve`` runs: start-up objects frozen once it has started."""
+    app = create_app(settings, config, demo=demo)
+    app.on_startup.append(heap.freeze_startup_objects)
+    return app
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

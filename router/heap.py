@@ -1,0 +1,21 @@
+"""The cyclic garbage collector in a long-running server.
+
+Everything built while the process starts (modules, pydantic's schemas, the configuration,
+the runtime's objects) lives as long as the process. Left in the collector's oldest
+generation, each full pass walks all of it again: about 100,000 objects, measured at 50 to
+75 ms with the event loop stopped, once every few seconds under load, which was the whole
+of the webhook-to-agent p99 at half load. Once started, the process collects what start-up
+left behind and freezes the rest, so full passes only walk what was allocated since.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from aiohttp import web
+
+
+async def freeze_startup_objects(app: web.Application) -> None:
+    """``on_startup`` hook, appended after the runtime's start."""
+    gc.collect()
+    gc.freeze()
