@@ -20,6 +20,11 @@ connection closed after either, or after a cancellation mid-write, since part of
 command may have been sent). The retry and the observability hooks around a command are
 redis-py's, unchanged (the hooks return at once when no metrics are configured).
 
+They also pack commands with hiredis (redis-py's own ``HiredisRespSerializer``, which its
+synchronous connections use and its asyncio ones do not) when it is installed and the
+encoding is the default UTF-8: about a third of the Python packer's time for a script's
+twenty-odd arguments, with the same bytes and the same ``DataError`` for a bad argument.
+
 ``WaitingConnectionPool`` uses them in place of redis-py's stock TCP, TLS and Unix-socket
 connections (``timed_in_scope``); a connection class of one's own is used as given.
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any, cast
 
 from redis.asyncio.connection import (
     AbstractConnection,
@@ -35,12 +41,26 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT
+from redis.utils import HIREDIS_AVAILABLE
+
+_HIREDIS = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
 
 
 class ScopedWrites(AbstractConnection):
     """Writes a command under an ``asyncio.timeout`` scope (see the module docstring)."""
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        encoder = self.encoder
+        if _HIREDIS is None or encoder.encoding_errors != "strict":
+            return super().pack_command(*args)
+        if encoder.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            return super().pack_command(*args)
+        # (``pack`` is annotated as taking lists; it takes the command's arguments.)
+        return cast(list[bytes], _HIREDIS.pack(*cast(tuple[Any, ...], args)))
 
     async def send_packed_command(
         self, command: bytes | str | Iterable[bytes], check_health: bool = True

@@ -25,6 +25,7 @@ from redis.asyncio.connection import (
     UnixDomainSocketConnection,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from router.store.connection import (
@@ -167,6 +168,34 @@ def test_the_pool_uses_scoped_connections_for_every_scheme() -> None:
     assert issubclass(ScopedUnixConnection, UnixDomainSocketConnection)
     own = WaitingConnectionPool(connection_class=StockConnection)
     assert own.connection_class is StockConnection
+
+
+PACKED_ARGUMENTS: list[tuple[object, ...]] = [
+    ("EVALSHA", "f" * 40, 2, "sb:t:{demo}:s:1", b"raw\r\nbytes", 0, -17, 1.5, 1e300, -0.0),
+    ("SET", "caf\u00e9 \u2615", memoryview(b"view"), bytearray(b"array"), "x" * 10_000),
+    ("CONFIG GET", "maxmemory"),  # a command name of two words is sent as two arguments
+    (b"CLIENT SETNAME", "sb"),
+]
+
+
+@pytest.mark.parametrize("args", PACKED_ARGUMENTS)
+def test_commands_are_packed_as_redis_py_packs_them(args: tuple[object, ...]) -> None:
+    scoped, stock = ScopedConnection(), StockConnection()
+    assert b"".join(scoped.pack_command(*args)) == b"".join(stock.pack_command(*args))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [None, True, ["a", "list"], {"a": 1}])
+def test_an_argument_redis_cannot_take_is_a_data_error(bad: object) -> None:
+    for connection in (ScopedConnection(), StockConnection()):
+        with pytest.raises(DataError):
+            connection.pack_command("SET", "k", bad)  # type: ignore[arg-type]
+
+
+def test_another_encoding_is_packed_by_redis_py() -> None:
+    scoped = ScopedConnection(encoding="latin-1")
+    assert b"".join(scoped.pack_command("SET", "k", "caf\u00e9")).endswith(b"caf\xe9\r\n")
+    strict = ScopedConnection(encoding_errors="replace")
+    assert b"".join(strict.pack_command("SET", "k", "\ud800")).endswith(b"?\r\n")
 
 
 @BOTH
