@@ -98,16 +98,22 @@ def bench_config(agents: int, graph_port: int) -> dict[str, Any]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def syscalls(pid: int) -> int:
-    """Read- and write-family system calls the process has made so far."""
-    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
-    return int(fields["syscr"]) + int(fields["syscw"])
+def usage(pids: list[int]) -> dict[str, float]:
+    """What the processes have used so far, summed: CPU seconds (user plus system), read-
+    and write-family system calls, context switches (voluntary and not), resident KiB."""
+    total = dict.fromkeys(("cpu", "syscalls", "switches", "rss_kib"), 0.0)
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total["cpu"] += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+        total["syscalls"] += int(io["syscr"]) + int(io["syscw"])
+        status = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
+        total["switches"] += int(status["voluntary_ctxt_switches"])
+        total["switches"] += int(status["nonvoluntary_ctxt_switches"])
+        total["rss_kib"] += int(status.get("VmRSS", "0 kB").split()[0])
+    return total
 
 
 def service_pids() -> list[int]:
@@ -116,22 +122,6 @@ def service_pids() -> list[int]:
         ["pgrep", "-x", "beam.smp|redis-server"], capture_output=True, text=True, check=False
     )
     return [int(pid) for pid in found.stdout.split()]
-
-
-def switches(pid: int) -> int:
-    """Context switches of the process so far (voluntary and not)."""
-    total = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-            total += int(line.split()[1])
-    return total
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 class Server:
@@ -204,11 +194,38 @@ async def redis_memory(url: str) -> int:
         await client.aclose()
 
 
+def summarize(
+    result: dict[str, Any], readings: dict[str, dict[str, float]], open_sessions: int
+) -> None:
+    """Add the per-message and per-session figures of the phases' ``readings`` to ``result``."""
+    delivered = result.get("throughput", {}).get("delivered")
+    if delivered and "throughput_end" in readings:
+        start, end = readings["throughput_start"], readings["throughput_end"]
+
+        def per_message(key: str) -> float:
+            return (end[key] - start[key]) / delivered
+
+        # CPU time rather than wall time: it moves less than messages/s with what else the
+        # machine runs (on a shared virtual machine, a lot).
+        result["server_cpu_us_per_message"] = round(per_message("cpu") * 1e6)
+        result["services_cpu_us_per_message"] = round(per_message("services_cpu") * 1e6)
+        result["server_syscalls_per_message"] = round(per_message("syscalls"), 1)
+        result["server_switches_per_message"] = round(per_message("switches"), 2)
+    if "memory_after" in readings:
+        before, after = readings["memory_before"], readings["memory_after"]
+        per = 10_000 / max(open_sessions, 1)
+        rss = after["rss_kib"] - before["rss_kib"]
+        result["memory_per_10k_sessions_mib"] = round(rss * per / 1024, 1)
+        if "redis_bytes" in after:  # production mode
+            red = after["redis_bytes"] - before["redis_bytes"]
+            result["redis_per_10k_sessions_mib"] = round(red * per / 2**20, 1)
+
+
 async def run_load(
     args: argparse.Namespace, targets: list[str], options: list[str], pids: list[int],
     redis_url: str | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """One load process against ``targets``, measuring memory when it reaches its phases."""
+    """One load process against ``targets``, reading the processes' use at its phases."""
     argv = [sys.executable, "-m", "bench.load", *shape_argv(args), *options]
     for target in targets:
         argv += ["--target", target]
@@ -217,25 +234,20 @@ async def run_load(
     )
     assert proc.stdout is not None
     assert proc.stdin is not None
-    memory: dict[str, int] = {}
-    cpu: dict[str, float] = {}
-    calls: dict[str, int] = {}
-    ctx: dict[str, int] = {}
-    services: dict[str, float] = {}
+    # What the servers (and RabbitMQ and Redis) had used when the load reached each phase.
+    readings: dict[str, dict[str, float]] = {}
     profilers: list[asyncio.subprocess.Process] = []
     result: dict[str, Any] = {}
     async for raw in proc.stdout:
         msg = json.loads(raw)
         if "phase" in msg:
-            cpu[msg["phase"]] = sum(cpu_seconds(pid) for pid in pids)
-            calls[msg["phase"]] = sum(syscalls(pid) for pid in pids)
-            ctx[msg["phase"]] = sum(switches(pid) for pid in pids)
-            services[msg["phase"]] = sum(cpu_seconds(pid) for pid in service_pids())
+            reading = usage(pids)
+            reading["services_cpu"] = usage(service_pids())["cpu"]
+            if redis_url:
+                reading["redis_bytes"] = await redis_memory(redis_url)
+            readings[msg["phase"]] = reading
             if msg["phase"] == "throughput_start" and args.profile:
                 profilers = await start_profilers(args, pids)
-            memory[msg["phase"] + "_rss_kib"] = sum(rss_kib(pid) for pid in pids)
-            if redis_url:
-                memory[msg["phase"] + "_redis_bytes"] = await redis_memory(redis_url)
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
         elif "result" in msg:
@@ -244,25 +256,7 @@ async def run_load(
         await profiler.wait()
     if await proc.wait() != 0:
         raise SystemExit("load process failed")
-    delivered = result.get("throughput", {}).get("delivered")
-    if delivered and "throughput_end" in cpu:
-        # CPU time rather than wall time: unlike messages/s it does not move with what
-        # else the machine runs (on a shared virtual machine, a lot).
-        used = cpu["throughput_end"] - cpu["throughput_start"]
-        result["server_cpu_us_per_message"] = round(used / delivered * 1e6)
-        made = calls["throughput_end"] - calls["throughput_start"]
-        result["server_syscalls_per_message"] = round(made / delivered, 1)
-        switched = ctx["throughput_end"] - ctx["throughput_start"]
-        result["server_switches_per_message"] = round(switched / delivered, 2)
-        used = services["throughput_end"] - services["throughput_start"]
-        result["services_cpu_us_per_message"] = round(used / delivered * 1e6)
-    if "memory_after_rss_kib" in memory:
-        per = 10_000 / max(args.open_sessions, 1)
-        rss = memory["memory_after_rss_kib"] - memory["memory_before_rss_kib"]
-        result["memory_per_10k_sessions_mib"] = round(rss * per / 1024, 1)
-        if redis_url:
-            red = memory["memory_after_redis_bytes"] - memory["memory_before_redis_bytes"]
-            result["redis_per_10k_sessions_mib"] = round(red * per / 2**20, 1)
+    summarize(result, readings, args.open_sessions)
     return result
 
 

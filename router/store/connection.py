@@ -53,14 +53,18 @@ _HIREDIS = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
 class ScopedWrites(AbstractConnection):
     """Writes a command under an ``asyncio.timeout`` scope (see the module docstring)."""
 
-    def pack_command(self, *args: EncodableT) -> list[bytes]:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Decided once per connection: its encoding does not change.
         encoder = self.encoder
-        if _HIREDIS is None or encoder.encoding_errors != "strict":
-            return super().pack_command(*args)
-        if encoder.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        utf8 = encoder.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        self._hiredis = _HIREDIS if utf8 and encoder.encoding_errors == "strict" else None
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        if self._hiredis is None:
             return super().pack_command(*args)
         # (``pack`` is annotated as taking lists; it takes the command's arguments.)
-        return cast(list[bytes], _HIREDIS.pack(*cast(tuple[Any, ...], args)))
+        return cast(list[bytes], self._hiredis.pack(*cast(tuple[Any, ...], args)))
 
     async def send_packed_command(
         self, command: bytes | str | Iterable[bytes], check_health: bool = True
