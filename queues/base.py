@@ -124,6 +124,14 @@ class Broker(Protocol):
         Raises ``BrokerError`` if it could not (so a webhook can answer 503, not 200).
         """
 
+    async def notify(self, queue: str, envelope: Envelope) -> None:
+        """Best effort, for messages whose loss is harmless (frames for the WebSockets of
+        one process): handed to the broker without waiting for it to take them durably, not
+        persistent; one for a queue that does not exist is dropped.
+
+        Raises ``BrokerError`` only when it cannot be handed over at all.
+        """
+
     async def subscribe(self, queue: str, handler: Handler, *, prefetch: int = 32) -> Subscription:
         """Consume a declared queue.
 

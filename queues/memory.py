@@ -215,6 +215,14 @@ class InMemoryBroker:
             raise BrokerError(f"queue {queue} is full ({self._max_ready} messages waiting)")
         self._enqueue(target, envelope)
 
+    async def notify(self, queue: str, envelope: Envelope) -> None:
+        """Best effort: like ``publish``, but a message for a queue that does not exist or
+        is full is dropped."""
+        self._check_usable()
+        target = self._queues.get(queue)
+        if target is not None and len(target.ready) < self._max_ready:
+            self._enqueue(target, envelope)
+
     async def subscribe(
         self, queue: str, handler: Handler, *, prefetch: int = 32
     ) -> _MemorySubscription:

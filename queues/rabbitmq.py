@@ -320,6 +320,8 @@ class RabbitBroker:
         self._delay_expiry_ms = int(delay_queue_expiry * 1000)
         self._connection: AbstractRobustConnection | None = None
         self._publisher: AbstractRobustChannel | None = None
+        # Best-effort messages (``notify``): no publisher confirms on this channel.
+        self._notifier: AbstractRobustChannel | None = None
         self._topology: AbstractRobustChannel | None = None
         self._specs: dict[str, QueueSpec] = {}
         # Delay queue name -> loop time of its last declaration (which resets x-expires).
@@ -334,13 +336,14 @@ class RabbitBroker:
         self.on_reconnect: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
-        """Connect and open the publishing (confirming) and topology channels."""
+        """Connect and open the publishing (confirming), notifying and topology channels."""
         self._check_open()
         try:
             self._connection = await aio_pika.connect_robust(self._url, timeout=self._timeout)
             self._publisher = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
+            self._notifier = await self._connection.channel(publisher_confirms=False)
             self._topology = await self._connection.channel(publisher_confirms=False)
         except Exception as exc:
             raise BrokerError(f"cannot connect to RabbitMQ: {exc!r}") from exc
@@ -365,6 +368,28 @@ class RabbitBroker:
         """Publish and wait for the broker's confirm; ``BrokerError`` on any failure."""
         spec = self._specs.get(queue)
         await self._publish(queue, envelope, persistent=spec is None or spec.durable)
+
+    async def notify(self, queue: str, envelope: Envelope) -> None:
+        """Best effort: written to the connection without a publisher confirm (none is
+        asked for on this channel), not persistent, not ``mandatory`` (RabbitMQ drops it
+        when no queue of that name exists). ``BrokerError`` when there is no connection."""
+        channel = self._channel(self._notifier)
+        if channel.is_closed:
+            raise BrokerError(f"notify {queue!r}: channel closed")
+        properties = to_properties(envelope, persistent=False)
+        try:
+            async with asyncio.timeout(self._timeout):  # bounds waiting for a reconnect
+                underlay = await channel.get_underlay_channel()
+                # Returns once the frames are written: no confirm is asked for here.
+                await underlay.basic_publish(
+                    envelope.body, routing_key=queue, properties=properties
+                )
+        except asyncio.CancelledError as exc:
+            if _cancelled_from_outside():
+                raise
+            raise BrokerError(f"notify {queue!r}: connection lost") from exc
+        except Exception as exc:
+            raise BrokerError(f"notify {queue!r}: {exc!r}") from exc
 
     async def subscribe(
         self, queue: str, handler: Handler, *, prefetch: int = 32

@@ -125,10 +125,11 @@ class Delivery:
             await self._deliver(item)
             return
         try:
-            await self.broker.publish(names.node(node), envelope(item))
+            # Best effort (no confirm): a node that is gone has taken its queue with it,
+            # and the agent resyncs from the store when they reconnect.
+            await self.broker.notify(names.node(node), envelope(item))
         except BrokerError:
-            # The node is gone (its queue with it); the agent will resync on reconnect.
-            log.info("node %s unreachable for agent frame", node)
+            log.info("no connection to the broker for an agent frame to node %s", node)
 
     async def frame_to_agent(self, tenant: str, agent: str, node: str | None, frame: str) -> None:
         await self.to_agent(
@@ -149,7 +150,7 @@ class Delivery:
         if node is None:
             return False
         try:
-            await self.broker.publish(names.node(node), envelope(item))
+            await self.broker.notify(names.node(node), envelope(item))
         except BrokerError:
             return False
         return True

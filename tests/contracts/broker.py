@@ -378,6 +378,33 @@ class BrokerContract(BrokerFixtures):
         await harness.publish(queue, envelope())
         await recorder.wait_for(1)
 
+    async def test_notify_delivers_in_order(self, harness: Harness) -> None:
+        queue = await harness.queue(durable=False, exclusive=True)
+        recorder = Recorder()
+        await harness.subscribe(queue, recorder)
+        sent = [envelope(n, correlation_id=f"c{n}") for n in range(3)]
+        for message in sent:
+            await harness.broker.notify(queue, message)
+        assert await recorder.wait_for(3) == sent
+
+    async def test_notify_to_missing_queue_is_dropped(self, harness: Harness) -> None:
+        await harness.broker.notify(f"sbtest.missing.{uuid.uuid4().hex}", envelope())
+        # Nothing was raised, and both ways of publishing still work afterwards.
+        queue = await harness.queue()
+        recorder = Recorder()
+        await harness.subscribe(queue, recorder)
+        first, second = envelope(1), envelope(2)
+        await harness.broker.notify(queue, first)
+        await harness.publish(queue, second)
+        assert await recorder.wait_for(2) == [first, second]
+
+    async def test_notify_after_close_raises(self, make_broker: Callable[[], AdminBroker]) -> None:
+        broker = make_broker()
+        await broker.start()
+        await broker.close()
+        with pytest.raises(BrokerError):
+            await broker.notify("anything", envelope())
+
     async def test_publish_after_close_raises(self, make_broker: Callable[[], AdminBroker]) -> None:
         broker = make_broker()
         await broker.start()
