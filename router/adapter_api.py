@@ -9,6 +9,7 @@ through ``Pipeline.submit``, everything else through ``router.conversations``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Annotated, Literal
 
@@ -133,18 +134,10 @@ def _entry(
 
 
 async def _filed_session(rt: Runtime, tenant: str, dedupe_key: str) -> str | None:
-    """The session the message with ``dedupe_key`` was filed under, once it is (the store
+    """The session the message with ``dedupe_key`` was filed under, if it was (the store
     records ``sid|seq`` under the dedupe key when filing, see ``scripts/ingest.lua``)."""
-    key = f"{tenant_prefix(tenant)}d:{dedupe_key}"
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + FILED_WAIT_SECONDS
-    while True:
-        value = await rt.store.client.get(key)
-        if value:
-            return str(value).rsplit("|", 1)[0]
-        if loop.time() >= deadline:
-            return None
-        await asyncio.sleep(0.01)  # filing has no notification to wait on
+    value = await rt.store.client.get(f"{tenant_prefix(tenant)}d:{dedupe_key}")
+    return str(value).rsplit("|", 1)[0] if value else None
 
 
 async def _submit(
@@ -156,16 +149,23 @@ async def _submit(
     message_id = message_id or uuid.uuid4().hex
     message = customer_message(tenant, stream.id, party, text, message_id)
     dedupe = f"routing:{stream.id}:{party.id}:{message_id}"
-    try:
-        accepted = await rt.pipeline.submit(message, dedupe_key=dedupe)
-    except InboundRateLimited as exc:
-        resp = error_response(429, "rate_limited", str(exc))
-        resp.headers["Retry-After"] = exc.retry_after_header
-        return resp
-    except (BrokerError, StoreError):
-        return error_response(503, "unavailable", "the system is busy, please retry")
-    # Not accepted: dropped unfiled (a blocked sender).
-    session_id = await _filed_session(rt, tenant, dedupe) if accepted else None
+    with rt.delivery.expect_filing(tenant, dedupe) as filed:
+        try:
+            accepted = await rt.pipeline.submit(message, dedupe_key=dedupe, report=True)
+        except InboundRateLimited as exc:
+            resp = error_response(429, "rate_limited", str(exc))
+            resp.headers["Retry-After"] = exc.retry_after_header
+            return resp
+        except (BrokerError, StoreError):
+            return error_response(503, "unavailable", "the system is busy, please retry")
+        session_id = None  # not accepted: dropped unfiled (a blocked sender)
+        if accepted:
+            # The filing process reports the session; a report lost on the way (it is best
+            # effort) or a filing that takes longer leaves the store to be asked once.
+            with contextlib.suppress(TimeoutError):
+                session_id = await asyncio.wait_for(filed, FILED_WAIT_SECONDS)
+            if session_id is None:
+                session_id = await _filed_session(rt, tenant, dedupe)
     body = RoutedMessage(
         session_id=session_id, conversation_id=party.id, entry_point=stream.id,
         queue=stream.queue, message_id=message_id,
@@ -308,7 +308,7 @@ async def _send_outbound(
         name = (agent_cfg.name or agent_cfg.username) if agent_cfg else assigned
         sender = Sender(kind=SenderKind.AGENT, id=assigned, name=name)
     else:
-        stream = rt.conversations.stream(tenant, session.stream)
+        stream = rt.conversations.filed_stream(tenant, session.stream)
         sender = Sender(kind=SenderKind.SYSTEM, name=stream.name or stream.id)
     try:
         filed = await rt.conversations.send(

@@ -5,6 +5,10 @@ own node queue. ``Delivery`` sends to a local socket directly and to a remote on
 the owner's node queue. Delivery to a socket is best effort: everything sent is also in the
 session history, and a client that reconnects is given the history again (agents dedupe on
 ``(session_id, seq)``).
+
+The node queue also carries ``FilingReport``s: a process that submitted a message and waits
+to hear which session it was filed under (``expect_filing``) is told by whichever process
+filed it (``report_filing``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, web
@@ -20,7 +25,7 @@ from aiohttp import WSCloseCode, web
 from queues import names
 from queues.base import Broker, BrokerError, Envelope, QueueSpec
 from router import frames, logs
-from router.events import NodeFrame, envelope
+from router.events import FilingReport, NodeFrame, envelope
 from router.models import utcnow
 from router.store import RedisStore
 
@@ -113,6 +118,8 @@ class Delivery:
         self.sockets = sockets
         self.node_id = node_id
         self.queue = names.node(node_id)
+        # (tenant, dedupe key) -> the futures of requests waiting for its filing report.
+        self._filings: dict[tuple[str, str], set[asyncio.Future[str]]] = defaultdict(set)
 
     async def start(self) -> None:
         await self.broker.declare(QueueSpec(name=self.queue, durable=False, exclusive=True))
@@ -155,7 +162,41 @@ class Delivery:
             return False
         return True
 
+    @contextlib.contextmanager
+    def expect_filing(self, tenant: str, dedupe_key: str) -> Iterator[asyncio.Future[str]]:
+        """Within the block, the future is resolved with the session id once a message
+        submitted with ``dedupe_key`` and ``report_to`` this process is filed. Enter it
+        before submitting, so the report cannot come first."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        waiting = self._filings[(tenant, dedupe_key)]
+        waiting.add(future)
+        try:
+            yield future
+        finally:
+            waiting.discard(future)
+            if not waiting:
+                self._filings.pop((tenant, dedupe_key), None)
+            future.cancel()
+
+    async def report_filing(self, node: str, report: FilingReport) -> None:
+        """Tell ``node`` (best effort) that a message it waits for was filed."""
+        if node == self.node_id:
+            self._filed(report)
+            return
+        try:
+            await self.broker.notify(names.node(node), envelope(report))
+        except BrokerError:
+            log.info("no connection to the broker for a filing report to node %s", node)
+
+    def _filed(self, report: FilingReport) -> None:
+        for future in self._filings.get((report.tenant, report.dedupe_key), ()):
+            if not future.done():
+                future.set_result(report.session_id)
+
     async def _handle(self, env: Envelope) -> None:
+        if env.type == FilingReport.__name__:
+            self._filed(FilingReport.model_validate_json(env.body))
+            return
         await self._deliver(NodeFrame.model_validate_json(env.body))
 
     async def _deliver(self, item: NodeFrame) -> None:

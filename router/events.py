@@ -18,6 +18,17 @@ class InboundWork(Frozen):
 
     message: Message
     dedupe_key: str | None = None
+    # The process (node id) to tell which session the message was filed under, once it is
+    # (``FilingReport``): the routing adapter API answers with it.
+    report_to: str | None = None
+
+
+class FilingReport(Frozen):
+    """For the process that submitted a message: it was filed under ``session_id``."""
+
+    tenant: str
+    dedupe_key: str
+    session_id: str
 
 
 class QueueItem(Frozen):

@@ -26,7 +26,7 @@ from router.consent import ConsentService
 from router.conversations import Conversations
 from router.delivery import Delivery
 from router.errors import ConflictError, NotFoundError, StoreError
-from router.events import InboundWork, envelope
+from router.events import FilingReport, InboundWork, envelope
 from router.hours import is_open, next_open
 from router.ids import new_id
 from router.models import Message, Sender, SenderKind
@@ -102,10 +102,14 @@ class Pipeline:
                 handler = self.metrics.dead_lettering(handler, name)
             consumers.add(name, logs.with_envelope(handler), prefetch=64, kind="in")
 
-    async def submit(self, message: Message, *, dedupe_key: str | None = None) -> bool:
+    async def submit(
+        self, message: Message, *, dedupe_key: str | None = None, report: bool = False
+    ) -> bool:
         """Durably accept an inbound message (raises ``BrokerError`` if it cannot).
 
         False: dropped unfiled and counted, its number is blocked (``router.blocking``).
+        ``report`` (with a ``dedupe_key``): the filing process tells this one the session
+        it was filed under (``Delivery.expect_filing``).
         """
         if await self.blocking.drops(message):
             return False
@@ -113,7 +117,8 @@ class Pipeline:
         if self.limiter is not None:  # raises InboundRateLimited past a limit
             await self.limiter.check(message.tenant, message.remote_party.id)
         partition = names.partition_of(session_key(message), self.partitions)
-        work = InboundWork(message=message, dedupe_key=dedupe_key)
+        report_to = self.delivery.node_id if report and dedupe_key else None
+        work = InboundWork(message=message, dedupe_key=dedupe_key, report_to=report_to)
         await self.broker.publish(names.inbound(partition), envelope(work))
         return True
 
@@ -162,6 +167,7 @@ class Pipeline:
                 and stream.bot.mode != "agent_assist"
             ),
         )
+        await self._report(work, result.session_id)
         filed = message.model_copy(update={"session_id": result.session_id, "seq": result.seq})
         log.debug("message filed: %s", result.outcome.value, extra={"session": result.session_id})
         await self.consent.on_inbound(filed, duplicate=result.outcome is IngestOutcome.DUPLICATE)
@@ -190,6 +196,14 @@ class Pipeline:
             )
             if self.bots is not None and result.outcome is not IngestOutcome.DUPLICATE:
                 await self.bots.assist(filed, stream, result.agent, result.agent_node)
+
+    async def _report(self, work: InboundWork, session_id: str) -> None:
+        """Tell the submitting process, if it asked, which session the message went to."""
+        if work.report_to is None or work.dedupe_key is None:
+            return
+        tenant = work.message.tenant
+        report = FilingReport(tenant=tenant, dedupe_key=work.dedupe_key, session_id=session_id)
+        await self.delivery.report_filing(work.report_to, report)
 
     async def _with_bot(
         self, filed: Message, outcome: IngestOutcome, stream: MediaStreamConfig
