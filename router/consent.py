@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from router.errors import ConflictError
 from router.ids import new_id
 from router.models import ChannelKind, Frozen, Message, Sender, SenderKind, utcnow
-from router.store.consent import ConsentChange, PairState
+from router.store.consent import ConsentChange, PairSnapshot, PairState
 
 if TYPE_CHECKING:
     from router.conversations import Conversations
@@ -168,10 +168,14 @@ class ConsentService:
     async def admin_change(
         self, tenant: str, channel: ChannelKind, account: str, party: str, *,
         direction: Literal["out", "in"], actor: str, note: str | None = None,
+        expected: PairSnapshot | None = None,
     ) -> tuple[bool, ConsentChange]:  # fmt: skip
-        """An admin records an opt-out or opt-in (no message is sent); (changed, entry)."""
+        """An admin records an opt-out or opt-in (no message is sent); (changed, entry).
+
+        With ``expected`` (the pair as read), recorded only while the pair is still as read,
+        compared and written in one store transaction: else ``StaleObject``."""
         change = ConsentChange(
             id=new_id(), tenant=tenant, channel=channel, account=account, party=party,
             direction=direction, source="admin", actor=actor, note=note, at=utcnow(),
         )  # fmt: skip
-        return await self.store.consent.record(change), change
+        return await self.store.consent.record(change, expected=expected), change

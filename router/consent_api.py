@@ -5,8 +5,10 @@
   first.
 - ``GET /api/v1/consent/{account}/{party}``: the pair's current state, with its ``ETag``;
   ``PUT`` (admins) records an opt-out or opt-in made outside SMS (``{"state":
-  "opted_out"|"opted_in", "note"}``); nothing is sent to the customer. ``If-Match`` is
-  compared with the state read just before the change (read-then-write).
+  "opted_out"|"opted_in", "note"}``); nothing is sent to the customer. With ``If-Match``,
+  the pair's state (opt-out, block, latest ledger entry) is compared and the change recorded
+  in one store transaction, so a change made in between (a customer's STOP, a block) answers
+  412 and nothing is recorded.
 - ``GET /api/v1/blocked-numbers``, ``DELETE /api/v1/blocked-numbers/{account}/{party}``
   (admins): the numbers agents blocked, and unblocking one.
 
@@ -28,12 +30,14 @@ from pydantic import TypeAdapter
 from channels.cpaas import normalize_us_number
 from router.api import principal_of
 from router.consent import party_id
-from router.etag import etag_of, json_with_etag, precondition_failed
+from router.etag import etag_of, json_with_etag, names_version, precondition_failed, stale
 from router.http_errors import error_response
 from router.keys import RUNTIME
 from router.models import ChannelKind
 from router.paging import page_of, paged
 from router.runtime import Runtime
+from router.store.consent import PairSnapshot
+from router.store.named import StaleObject
 
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
@@ -99,10 +103,10 @@ def _iso(at: datetime) -> str:
     return str(_DATETIME.dump_python(at, mode="json"))
 
 
-async def _state_view(rt: Runtime, tenant: str, channel: ChannelKind, account: str,
-                      party: str) -> dict[str, Any]:  # fmt: skip
-    state = await rt.store.consent.pair_state(tenant, channel, account, party)
-    last = await rt.store.consent.last_change(tenant, channel, account, party)
+def _state_view(
+    channel: ChannelKind, account: str, party: str, pair: PairSnapshot
+) -> dict[str, Any]:
+    state, last = pair.state, pair.last
     current = state.opted_out or last
     name = "opted_out" if state.opted_out else ("opted_in" if last is not None else "none")
     return {
@@ -126,7 +130,8 @@ async def get_consent(request: web.Request) -> web.Response:
         return _not_found_account()
     channel, account = found
     party = party_id(channel, request.match_info["party"])
-    return json_with_etag(await _state_view(rt, who.tenant, channel, account, party))
+    pair = await rt.store.consent.snapshot(who.tenant, channel, account, party)
+    return json_with_etag(_state_view(channel, account, party, pair))
 
 
 async def put_consent(request: web.Request) -> web.Response:
@@ -146,15 +151,21 @@ async def put_consent(request: web.Request) -> web.Response:
         return error_response(400, "invalid", "note: text of at most 500 characters", "note")
     channel, account = found
     party = party_id(channel, request.match_info["party"])
-    before = await _state_view(rt, who.tenant, channel, account, party)
-    stale = precondition_failed(request, etag_of(before))
-    if stale is not None:
-        return stale
-    changed, _ = await rt.pipeline.consent.admin_change(
-        who.tenant, channel, account, party, direction="out" if state == "opted_out" else "in",
-        actor=who.subject, note=note,
-    )  # fmt: skip
-    view = await _state_view(rt, who.tenant, channel, account, party)
+    before = await rt.store.consent.snapshot(who.tenant, channel, account, party)
+    blocked = precondition_failed(request, etag_of(_state_view(channel, account, party, before)))
+    if blocked is not None:
+        return blocked
+    checked = before if names_version(request) else None
+    try:
+        changed, _ = await rt.pipeline.consent.admin_change(
+            who.tenant, channel, account, party, direction="out" if state == "opted_out" else "in",
+            actor=who.subject, note=note, expected=checked,
+        )  # fmt: skip
+    except StaleObject:
+        now = await rt.store.consent.snapshot(who.tenant, channel, account, party)
+        return stale("consent state", etag_of(_state_view(channel, account, party, now)))
+    after = await rt.store.consent.snapshot(who.tenant, channel, account, party)
+    view = _state_view(channel, account, party, after)
     resp = web.json_response({"changed": changed, **view})
     resp.headers["ETag"] = etag_of(view)  # the state's, as GET shows it
     return resp

@@ -5,8 +5,9 @@ The signing secret is write-only: generated when omitted, returned once in the c
 response and never again (views show ``secret_set``). Changes invalidate this process's
 subscription cache; other processes pick them up within ``event_bus.CACHE_TTL``.
 
-Reads carry the subscription's ``ETag``; an update's ``If-Match`` is compared with the
-subscription as read just before the write (read-then-write).
+Reads carry the subscription's ``ETag``; an update with ``If-Match`` is compared and written
+in one store transaction (``EventSubscriptionStore.put(expected=...)``), so a change made in
+between answers 412 and nothing is written.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from router.api import principal_of
-from router.etag import etag_of, json_with_etag, precondition_failed
+from router.etag import etag_of, json_with_etag, names_version, precondition_failed, stale
 from router.event_bus import EVENT_TYPES
 from router.http_errors import error_response, json_object
 from router.keys import RUNTIME
 from router.paging import page_of, paged
 from router.runtime import Runtime
 from router.store.events import StoredSubscription
+from router.store.named import StaleObject
 
 PATH = "/api/v1/event-subscriptions"
 
@@ -116,14 +118,18 @@ async def add_subscription(
 
 
 async def change_subscription(
-    rt: Runtime, sub: StoredSubscription, given: SubscriptionInput
-) -> StoredSubscription:
-    """Replace url, events and enabled; a given secret rotates it (still never shown back)."""
+    rt: Runtime, sub: StoredSubscription, given: SubscriptionInput, *,
+    expected: StoredSubscription | None = None,
+) -> StoredSubscription:  # fmt: skip
+    """Replace url, events and enabled; a given secret rotates it (still never shown back).
+
+    With ``expected``, written only while the stored subscription still equals it (one store
+    transaction): else ``StaleObject``."""
     update: dict[str, Any] = {"url": given.url, "events": given.events, "enabled": given.enabled}
     if given.secret is not None:
         update["secret"] = given.secret
     updated = sub.model_copy(update=update)
-    await rt.store.events.put(updated)
+    await rt.store.events.put(updated, expected=expected)
     rt.events.invalidate(sub.tenant)
     return updated
 
@@ -161,9 +167,9 @@ async def update_subscription(request: web.Request) -> web.Response:
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
-    stale = precondition_failed(request, etag_of(subscription_view(sub)))
-    if stale is not None:
-        return stale
+    blocked = precondition_failed(request, etag_of(subscription_view(sub)))
+    if blocked is not None:
+        return blocked
     if "id" in body and body["id"] != sub.id:
         return error_response(400, "invalid", "id cannot be changed", "id")
     body.pop("id", None)
@@ -172,7 +178,14 @@ async def update_subscription(request: web.Request) -> web.Response:
         given = SubscriptionInput.model_validate({**current, **body})
     except ValidationError as exc:
         return _invalid(exc)
-    updated = await change_subscription(request.app[RUNTIME], sub, given)
+    rt = request.app[RUNTIME]
+    checked = sub if names_version(request) else None
+    try:
+        updated = await change_subscription(rt, sub, given, expected=checked)
+    except StaleObject:
+        stored = await rt.store.events.get(sub.tenant, sub.id)
+        now = None if stored is None else etag_of(subscription_view(stored))
+        return stale("event subscription", now)
     return json_with_etag(subscription_view(updated))
 
 

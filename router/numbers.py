@@ -177,9 +177,15 @@ class NumberService:
     # -- update ---------------------------------------------------------------------------
 
     async def update(
-        self, current: CpaasNumber, edited: CpaasNumber, platform: CpaasPlatform | None
-    ) -> CpaasNumber:
-        """Apply the admin-editable fields of ``edited``; a new user is asked to opt in."""
+        self, current: CpaasNumber, edited: CpaasNumber, platform: CpaasPlatform | None, *,
+        expected: CpaasNumber | None = None,
+    ) -> CpaasNumber:  # fmt: skip
+        """Apply the admin-editable fields of ``edited``; a new user is asked to opt in.
+
+        With ``expected`` (the number as read), applied only while the stored number still
+        equals it, compared and written in one store transaction: else ``StaleObject`` and
+        nothing changes.
+        """
         retarget = edited.target != current.target
 
         def change(stored: CpaasNumber) -> CpaasNumber | None:
@@ -193,7 +199,9 @@ class NumberService:
                 )
             return stored.model_copy(update=update)
 
-        found = await self.store.inbox.update_number(current.tenant, current.number, change)
+        found = await self.store.inbox.update_number(
+            current.tenant, current.number, change, expected=expected
+        )
         if found is None:
             raise NotFoundError(f"no number {current.number!r}")
         before, after = found

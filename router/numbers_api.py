@@ -7,9 +7,9 @@ user of a personal inbox, or the media stream) and its provisioning and opt-in s
 Another tenant's number answers 404, like a missing one; creating a number any tenant holds
 answers 409. See ``router.numbers`` for provisioning and ``docs/sms.md`` ("Numbers").
 
-Reads carry the number's ``ETag``. An update's ``If-Match`` is compared with the number as
-read just before the change is applied (read-then-write: the store applies the change
-atomically, but the comparison happens just before it).
+Reads carry the number's ``ETag``. An update with ``If-Match`` is compared and written in
+one store transaction (``InboxStore.update_number(expected=...)``), so a change made in
+between (another admin, provisioning, an opt-in answer) answers 412 and nothing is written.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from router.api import principal_of
 from router.auth import Principal
 from router.config import TenantConfig
 from router.errors import ConflictError
-from router.etag import etag_of, json_with_etag, precondition_failed
+from router.etag import etag_of, json_with_etag, names_version, precondition_failed, stale
 from router.http_errors import error_response, json_object, validation_error
 from router.keys import RUNTIME
 from router.numbers import EDITABLE, NotOnAccount, target_problem
 from router.paging import page_of
 from router.runtime import Runtime
+from router.store.named import StaleObject
 
 READ_ONLY = ("tenant", "provisioning", "provisioning_error", "webhook_auth_id", "opt_in")
 
@@ -219,9 +220,9 @@ async def update_number(request: web.Request) -> web.Response:
         return body
     tenant = _tenant(rt, who.tenant)
     platform = await rt.store.cpaas.platform(who.tenant, current.platform)
-    stale = precondition_failed(request, etag_of(number_view(current, platform, tenant)))
-    if stale is not None:
-        return stale
+    blocked = precondition_failed(request, etag_of(number_view(current, platform, tenant)))
+    if blocked is not None:
+        return blocked
     problem_field = _fixed_field(current, body)
     if problem_field is not None:
         known = problem_field in CpaasNumber.model_fields
@@ -237,10 +238,15 @@ async def update_number(request: web.Request) -> web.Response:
     problem = target_problem(tenant, edited.target)
     if edited.target != current.target and problem is not None:
         return error_response(400, "invalid", f"{problem[1]}: {problem[0]}", problem[1])
+    checked = current if names_version(request) else None
     try:
-        updated = await rt.numbers.update(current, edited, platform)
+        updated = await rt.numbers.update(current, edited, platform, expected=checked)
     except ConflictError as exc:
         return error_response(409, exc.code, exc.message)
+    except StaleObject:
+        stored = await rt.store.cpaas.number(who.tenant, current.number)
+        now = None if stored is None else etag_of(number_view(stored, platform, tenant))
+        return stale("number", now)
     return json_with_etag(number_view(updated, platform, tenant))
 
 

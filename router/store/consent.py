@@ -10,6 +10,10 @@ Keys (P = tenant prefix):
   ``P clp:{party key}``: the consent ledger (JSON entries, newest first) of the tenant, of
   one of our numbers, of one pair, of one remote party.
 - ``P blk`` hash ``{channel}|{account}|{party}`` -> block record (the admin's list).
+
+A pair's state as the API shows it (``snapshot``: opt-out, block and latest ledger entry) is
+read in one transaction; a checked change (``record(expected=...)``) is made only while the
+pair still is as read, compared and written in one transaction.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from datetime import datetime
 from typing import Literal
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from router.errors import StoreError
 from router.models import ChannelKind, Frozen
 from router.store.base import script_source, tenant_prefix
+from router.store.named import StaleObject
+from router.store.optimistic import watched
 
 _DIGITS = re.compile(r"\D")
 
@@ -79,6 +86,13 @@ class PairState(Frozen):
         )
 
 
+class PairSnapshot(Frozen):
+    """A pair's state and its latest ledger entry, as of one moment."""
+
+    state: PairState
+    last: ConsentChange | None = None
+
+
 def pair_key(tenant: str, channel: ChannelKind, account: str) -> str:
     """The hash of opt-outs and blocks of every party of (channel, account)."""
     return f"{tenant_prefix(tenant)}sms:{channel.value}:{account}"
@@ -87,6 +101,11 @@ def pair_key(tenant: str, channel: ChannelKind, account: str) -> str:
 def pair_fields(party: str) -> list[str]:
     """The fields of ``party`` in its ``pair_key`` hash: opt-out, then block."""
     return ["o:" + party, "b:" + party]
+
+
+def pair_ledger_key(tenant: str, channel: ChannelKind, account: str, party: str) -> str:
+    """The ledger of one pair (newest first)."""
+    return f"{tenant_prefix(tenant)}cl:{channel.value}:{account}:{party}"
 
 
 class ConsentStore:
@@ -105,21 +124,54 @@ class ConsentStore:
         out, block = await self._r.hmget(pair_key(tenant, channel, account), pair_fields(party))
         return PairState.parse(out, block)
 
+    async def snapshot(
+        self, tenant: str, channel: ChannelKind, account: str, party: str
+    ) -> PairSnapshot:
+        """Opt-out, block and latest ledger entry of one pair, read in one transaction."""
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hmget(pair_key(tenant, channel, account), pair_fields(party))
+            pipe.lindex(pair_ledger_key(tenant, channel, account, party), 0)
+            (out, block), last = await pipe.execute()
+        return _snapshot(out, block, last)
+
     # -- consent ------------------------------------------------------------------------
 
-    async def record(self, change: ConsentChange) -> bool:
-        """Apply an opt-out / opt-in; False (and no ledger entry) if it changes nothing."""
+    async def record(self, change: ConsentChange, *, expected: PairSnapshot | None = None) -> bool:
+        """Apply an opt-out / opt-in; False (and no ledger entry) if it changes nothing.
+
+        With ``expected``, applied only while the pair's ``snapshot`` still equals it
+        (compared and written in one transaction): else ``StaleObject``.
+        """
+        args = [
+            tenant_prefix(change.tenant), change.channel.value, change.account, change.party,
+            party_key(change.party), change.direction, change.model_dump_json(),
+        ]  # fmt: skip
         try:
-            changed = await self._change(
-                args=[
-                    tenant_prefix(change.tenant), change.channel.value, change.account,
-                    change.party, party_key(change.party), change.direction,
-                    change.model_dump_json(),
-                ]
-            )  # fmt: skip
+            if expected is None:
+                changed = await self._change(args=args)
+            else:
+                changed = await self._checked_change(change, args, expected)
         except RedisError as exc:
             raise StoreError(f"cannot record consent: {exc}") from exc
         return int(changed) == 1
+
+    async def _checked_change(
+        self, change: ConsentChange, args: list[str], expected: PairSnapshot
+    ) -> object:
+        """The consent script, run only while the pair's snapshot equals ``expected``."""
+        key = pair_key(change.tenant, change.channel, change.account)
+        ledger = pair_ledger_key(change.tenant, change.channel, change.account, change.party)
+
+        async def attempt(pipe: Pipeline) -> object:
+            out, block = await pipe.hmget(key, pair_fields(change.party))
+            if _snapshot(out, block, await pipe.lindex(ledger, 0)) != expected:
+                raise StaleObject("the consent state changed since it was read")
+            pipe.multi()  # type: ignore[no-untyped-call]
+            await self._change(args=args, client=pipe)
+            (changed,) = await pipe.execute()
+            return changed
+
+        return await watched(self._r, [key, ledger], attempt)
 
     async def ledger(
         self, tenant: str, *, channel: ChannelKind | None = None, account: str | None = None,
@@ -138,14 +190,6 @@ class ConsentStore:
             pipe.llen(key)
             raw, total = await pipe.execute()
         return [ConsentChange.model_validate_json(r) for r in raw], int(total)
-
-    async def last_change(
-        self, tenant: str, channel: ChannelKind, account: str, party: str
-    ) -> ConsentChange | None:
-        raw = await self._r.lindex(
-            f"{tenant_prefix(tenant)}cl:{channel.value}:{account}:{party}", 0
-        )
-        return ConsentChange.model_validate_json(raw) if raw else None
 
     # -- blocking -----------------------------------------------------------------------
 
@@ -175,3 +219,12 @@ class ConsentStore:
         raw = await self._r.hgetall(tenant_prefix(tenant) + "blk")
         records = [BlockRecord.model_validate_json(v) for v in raw.values()]
         return sorted(records, key=lambda r: r.at, reverse=True)
+
+
+def _snapshot(
+    out: str | bytes | None, block: str | bytes | None, last: str | bytes | None
+) -> PairSnapshot:
+    return PairSnapshot(
+        state=PairState.parse(out, block),
+        last=ConsentChange.model_validate_json(last) if last else None,
+    )

@@ -2,14 +2,18 @@
 
 ``P evsub`` hash id -> subscription JSON (with its secret, which only the signer reads);
 ``P evlog:{id}`` list of delivery-attempt JSON, newest first, trimmed to ``LOG_SIZE``.
+A checked replacement (``put(expected=...)``) compares and writes in one transaction.
 """
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
+from redis.asyncio.client import Pipeline
 
 from router.store.base import tenant_prefix
+from router.store.named import StaleObject
+from router.store.optimistic import watched
 
 LOG_SIZE = 200
 
@@ -56,8 +60,25 @@ class EventSubscriptionStore:
         raw = await self._r.hget(f"{tenant_prefix(tenant)}evsub", sub_id)
         return StoredSubscription.model_validate_json(raw) if raw else None
 
-    async def put(self, sub: StoredSubscription) -> None:
-        await self._r.hset(f"{tenant_prefix(sub.tenant)}evsub", sub.id, sub.model_dump_json())
+    async def put(
+        self, sub: StoredSubscription, *, expected: StoredSubscription | None = None
+    ) -> None:
+        """Create or replace a subscription. With ``expected``, replaced only while the stored
+        one still equals it (compared and written in one transaction): else ``StaleObject``."""
+        key = f"{tenant_prefix(sub.tenant)}evsub"
+        if expected is None:
+            await self._r.hset(key, sub.id, sub.model_dump_json())
+            return
+
+        async def attempt(pipe: Pipeline) -> None:
+            raw = await pipe.hget(key, sub.id)
+            if (StoredSubscription.model_validate_json(raw) if raw else None) != expected:
+                raise StaleObject("the event subscription changed since it was read")
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(key, sub.id, sub.model_dump_json())
+            await pipe.execute()
+
+        await watched(self._r, [key], attempt)
 
     async def delete(self, tenant: str, sub_id: str) -> bool:
         p = tenant_prefix(tenant)

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from channels.cpaas import CpaasNumber
 from router.errors import StoreError
 from router.store.base import script_source, tenant_prefix
+from router.store.named import StaleObject
+from router.store.optimistic import watched
 
 # ARGV: 1 global number key, 2 tenant's number key, 3 tenant's number set, 4 tenant,
 #       5 number, 6 number json. A number belongs to one tenant, and is created once.
@@ -84,30 +87,31 @@ class InboxStore:
             raise StoreError(f"cannot create number: {exc}") from exc
 
     async def update_number(
-        self, tenant: str, number: str, change: Callable[[CpaasNumber], CpaasNumber | None]
-    ) -> tuple[CpaasNumber, CpaasNumber] | None:
+        self, tenant: str, number: str, change: Callable[[CpaasNumber], CpaasNumber | None],
+        *, expected: CpaasNumber | None = None,
+    ) -> tuple[CpaasNumber, CpaasNumber] | None:  # fmt: skip
         """Read-modify-write one number atomically (optimistic, retried on conflict).
 
         ``change`` gets the stored number and returns the new one (``None``: leave it).
-        Returns (before, after), or ``None`` when the number does not exist.
+        Returns (before, after), or ``None`` when the number does not exist. With
+        ``expected``, the change is made only while the stored number still equals it
+        (compared and written in one transaction): else ``StaleObject``.
         """
         key = tenant_prefix(tenant) + "num:" + number
-        async with self._r.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        return None
-                    before = CpaasNumber.model_validate_json(raw)
-                    after = change(before)
-                    if after is None or after == before:
-                        return before, before
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(key, after.model_dump_json())
-                    await pipe.execute()
-                    return before, after
-                except WatchError:
-                    continue
-                finally:
-                    await pipe.reset()  # type: ignore[no-untyped-call]
+
+        async def attempt(pipe: Pipeline) -> tuple[CpaasNumber, CpaasNumber] | None:
+            raw = await pipe.get(key)
+            before = None if raw is None else CpaasNumber.model_validate_json(raw)
+            if expected is not None and before != expected:
+                raise StaleObject("the number changed since it was read")
+            if before is None:
+                return None
+            after = change(before)
+            if after is None or after == before:
+                return before, before
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(key, after.model_dump_json())
+            await pipe.execute()
+            return before, after
+
+        return await watched(self._r, [key], attempt)

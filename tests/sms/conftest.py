@@ -128,21 +128,24 @@ async def fake(
     return provider, str(server.make_url("")).rstrip("/")
 
 
+def sms_app(store: RedisStore, smtp_port: int) -> web.Application:
+    """The Switchboard of these tests on ``store``, sending alerts to ``smtp_port``."""
+    settings = Settings(
+        tick_seconds=0.02,
+        partitions=2,
+        public_url=PUBLIC_URL,
+        smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+        alert_from="alerts@sb.example.com",
+    )
+    return create_app(settings, Config.parse(sms_config()), store=store, broker=InMemoryBroker())
+
+
 @pytest.fixture
 async def client(
     aiohttp_client: Callable[[web.Application], Awaitable[Client]],
     mailbox: tuple[Mailbox, int],
 ) -> Client:
-    settings = Settings(
-        tick_seconds=0.02,
-        partitions=2,
-        public_url=PUBLIC_URL,
-        smtp_url=f"smtp://127.0.0.1:{mailbox[1]}",
-        alert_from="alerts@sb.example.com",
-    )
-    store = RedisStore(MemoryRedis())
-    app = create_app(settings, Config.parse(sms_config()), store=store, broker=InMemoryBroker())
-    return await aiohttp_client(app)
+    return await aiohttp_client(sms_app(RedisStore(MemoryRedis()), mailbox[1]))
 
 
 @pytest.fixture

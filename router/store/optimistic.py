@@ -1,0 +1,40 @@
+"""Optimistic transactions: read under ``WATCH``, write in ``MULTI``/``EXEC``, and start again
+when a watched key changed in between (the writes then did not happen).
+
+The same code runs on Redis and on the in-process store (``router.store.memory``), whose
+pipelines implement ``WATCH`` the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+T = TypeVar("T")
+
+
+async def watched(
+    client: aioredis.Redis, keys: Sequence[str], attempt: Callable[[Pipeline], Awaitable[T]]
+) -> T:
+    """``attempt(pipe)`` with ``keys`` watched, again until no watched key changed before
+    its ``EXEC``.
+
+    ``attempt`` reads through ``pipe`` (commands run at once while watching), decides, then
+    calls ``pipe.multi()``, queues its writes and runs them with ``pipe.execute()``; what it
+    returns is the answer. An exception it raises (a failed comparison) ends the loop, with
+    nothing written. Another writer on a watched key (even of a part this attempt does not
+    read) costs one more attempt, which reads and decides again.
+    """
+    async with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(*keys)
+                return await attempt(pipe)
+            except WatchError:
+                continue
+            finally:
+                await pipe.reset()  # type: ignore[no-untyped-call]
