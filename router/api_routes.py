@@ -93,8 +93,9 @@ CORE: tuple[ApiRoute, ...] = (
       query=(QueryParam("format", "json (default) or text", enum=("json", "text")),),
       errors=(400, 403, 404), roles=_READERS),
     R("GET", "/api/v1/audit-log", audit.audit_log, "The audit log: successful changes, "
-      "newest first (tenant admins)", "audit log", AuditPage, query=(*audit.QUERY, *_PAGE),
-      errors=(400, 403), roles=_ADMINS),
+      "newest first (tenant admins; a system admin's scope=system token reads the system "
+      "log)", "audit log", AuditPage, query=(*audit.QUERY, *_PAGE), errors=(400, 403),
+      roles=_ADMINS),
 )  # fmt: skip
 
 _ACC = "/api/v1/integration-accounts"

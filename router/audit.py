@@ -7,6 +7,13 @@ names of the fields the body carried (never their values), and the status. Faile
 are not recorded: they changed nothing. The remote address is the peer's, or, when
 ``Settings.trusted_proxy`` says a reverse proxy stands in front, the last address of
 ``X-Forwarded-For`` (the one that proxy appended). ``audit_log`` serves the log.
+
+Where an entry goes (``_record``): a tenant user's change to their tenant's log. A system
+admin's change goes to the system log (``SYSTEM_LOG``: also their sign-ins and sign-outs),
+and, when it concerns a tenant that still exists after it (the route's ``{tenant_id}``, or
+the tenant a ``system:{tenant}`` token acts on), to that tenant's log too, so its tenant
+admins see who changed it. A handler that creates an object without answering it as JSON
+(a console form) names it in ``request[CREATED]``.
 """
 
 from __future__ import annotations
@@ -18,17 +25,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from router.admin.session import COOKIE, CSRF_FIELD, SESSION
 from router.api import PRINCIPAL, principal_of
 from router.auth import Principal
 from router.errors import StoreError
 from router.http_errors import error_response
-from router.keys import RUNTIME
+from router.keys import CREATED, RUNTIME
 from router.models import Frozen
 from router.openapi import QueryParam
 from router.paging import page_of
-from router.store.audit import AuditActor, AuditEntry, AuditFilter
+from router.store.audit import SYSTEM_LOG, AuditActor, AuditEntry, AuditFilter
 from router.transcripts import FilterError, parse_time
 
 log = logging.getLogger(__name__)
@@ -77,9 +85,10 @@ async def _record(request: web.Request, response: web.StreamResponse) -> None:
     if principal is None:
         return
     object_type, object_id = _object(request, response)
+    tenant = await _tenant_of(request, principal)
     entry = AuditEntry(
         at=datetime.now(UTC),
-        tenant=principal.tenant,
+        tenant=tenant,
         actor=AuditActor(subject=principal.subject, role=principal.role, name=principal.name),
         remote=remote_address(request),
         method=request.method,
@@ -90,10 +99,29 @@ async def _record(request: web.Request, response: web.StreamResponse) -> None:
         status=response.status,
         source="api" if request.path.startswith("/api/") else "admin",
     )
+    # A system admin's change: the system log, and the tenant's log when it concerns one.
+    logs = (SYSTEM_LOG, tenant) if principal.role == "system_admin" else (tenant,)
+    for name in dict.fromkeys(logs):
+        try:
+            await request.app[RUNTIME].store.audit.append(entry, name)
+        except StoreError as exc:
+            log.warning("audit entry for %s %s not stored: %s", entry.method, entry.path, exc)
+
+
+async def _tenant_of(request: web.Request, principal: Principal) -> str:
+    """The tenant the change concerns: the principal's; for a system admin the route's
+    ``{tenant_id}`` or the tenant their token acts on, if it exists after the change (a
+    deleted tenant's entry stays in the system log), else none (``""``)."""
+    if principal.role != "system_admin":
+        return principal.tenant
+    tenant = request.match_info.get("tenant_id") or principal.tenant
+    if not tenant:
+        return ""
     try:
-        await request.app[RUNTIME].store.audit.append(entry)
-    except StoreError as exc:
-        log.warning("audit entry for %s %s not stored: %s", entry.method, entry.path, exc)
+        exists = await request.app[RUNTIME].directory.records.tenant(tenant) is not None
+    except RedisError:
+        return tenant  # the store is down: writing the entry fails (and says so) anyway
+    return tenant if exists else ""
 
 
 async def _principal(request: web.Request, response: web.StreamResponse) -> Principal | None:
@@ -131,7 +159,7 @@ def _object(request: web.Request, response: web.StreamResponse) -> tuple[str, st
     params = [str(value) for value in request.match_info.values()]
     if params:
         return object_type, "/".join(params)
-    return object_type, _created_id(response)
+    return object_type, request.get(CREATED) or _created_id(response)
 
 
 def _created_id(response: web.StreamResponse) -> str | None:
@@ -175,6 +203,8 @@ async def changed_fields(request: web.Request) -> tuple[str, ...]:
 
 
 async def audit_log(request: web.Request) -> web.Response:
+    """The token's tenant's log; a system admin's ``scope=system`` token (no tenant) reads the
+    system log."""
     rt = request.app[RUNTIME]
     who = principal_of(request)
     page = page_of(request)
@@ -191,8 +221,7 @@ async def audit_log(request: web.Request) -> web.Response:
         since=since,
         until=until,
     )
-    items, total = await rt.store.audit.read(
-        who.tenant, query, limit=page.limit, offset=page.offset
-    )
+    log_name = who.tenant or SYSTEM_LOG
+    items, total = await rt.store.audit.read(log_name, query, limit=page.limit, offset=page.offset)
     body = AuditPage(items=items, total=total, limit=page.limit, offset=page.offset)
     return web.json_response(body.model_dump(mode="json"))

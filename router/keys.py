@@ -1,4 +1,4 @@
-"""Typed application state keys."""
+"""Typed application and request state keys."""
 
 from __future__ import annotations
 
@@ -7,3 +7,6 @@ from aiohttp import web
 from router.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# The id of the object a request created, for its audit entry when the answer does not name
+# it (a console form answers with a redirect).
+CREATED = web.RequestKey("audit_created", str)

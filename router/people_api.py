@@ -545,15 +545,13 @@ async def queue_view(rt: Runtime, tenant: str, queue: QueueRecord) -> QueueView:
     )
 
 
-async def _unknown_member(
-    rt: Runtime, tenant: str, members: tuple[str, ...]
-) -> web.Response | None:
-    """The 400 answer naming the first of ``members`` who is not an agent of the tenant."""
+async def _unknown_member(rt: Runtime, tenant: str, members: tuple[str, ...]) -> Refusal | None:
+    """The refusal naming the first of ``members`` who is not an agent of the tenant."""
     agents = await agents_of(rt, tenant)
     unknown = [m for m in members if m not in agents]
     if not unknown:
         return None
-    return error_response(400, "invalid", f"members: unknown agent {unknown[0]!r}", "members")
+    return Refusal(400, f"members: unknown agent {unknown[0]!r}", "members")
 
 
 async def set_members(rt: Runtime, tenant: str, queue: str, members: tuple[str, ...]) -> None:
@@ -568,8 +566,14 @@ async def set_members(rt: Runtime, tenant: str, queue: str, members: tuple[str, 
         await save_user(rt, tenant, agent.model_copy(update={"queues": queues}), None, revoke=False)
 
 
-async def save_queue(rt: Runtime, tenant: str, data: QueueChange, queue_id: str) -> QueueRecord:
-    """Create or change a queue with exactly ``data.members`` serving it, and announce it."""
+async def save_queue(
+    rt: Runtime, tenant: str, data: QueueChange, queue_id: str
+) -> QueueRecord | Refusal:
+    """Create or change a queue with exactly ``data.members`` serving it, and announce it;
+    refused (nothing saved) when a member is not an agent of the tenant."""
+    unknown = await _unknown_member(rt, tenant, data.members)
+    if unknown is not None:
+        return unknown
     record = QueueRecord(
         id=queue_id, name=data.name, offer_timeout_seconds=data.offer_timeout_seconds
     )
@@ -640,10 +644,9 @@ async def create_queue(request: web.Request) -> web.Response:
         return data
     if data.id in await _dir(request).queues(tenant):
         return error_response(409, "conflict", f"queue {data.id!r} exists", "id")
-    unknown = await _unknown_member(rt, tenant, data.members)
-    if unknown is not None:
-        return unknown
     record = await save_queue(rt, tenant, data, data.id)
+    if isinstance(record, Refusal):
+        return record.response()
     return json_with_etag(await queue_view(rt, tenant, record), 201)
 
 
@@ -660,10 +663,9 @@ async def update_queue(request: web.Request) -> web.Response:
     data = await model_body(request, QueueChange, view.model_dump(exclude={"id"}))
     if isinstance(data, web.Response):
         return data
-    unknown = await _unknown_member(rt, tenant, data.members)
-    if unknown is not None:
-        return unknown
     record = await save_queue(rt, tenant, data, queue.id)
+    if isinstance(record, Refusal):
+        return record.response()
     return json_with_etag(await queue_view(rt, tenant, record))
 
 

@@ -342,7 +342,10 @@ async def create_queue(request: web.Request, session: AdminSession) -> web.Strea
     if data.id in await rt.directory.records.queues(tenant):
         errors = {"id": f"queue {data.id!r} exists"}
         return await _queue_form(request, session, None, values, errors=errors, status=409)
-    await people.save_queue(rt, tenant, data, data.id)
+    saved = await people.save_queue(rt, tenant, data, data.id)
+    if isinstance(saved, people.Refusal):
+        errors = _refused(saved)
+        return await _queue_form(request, session, None, values, errors=errors, status=saved.status)
     raise web.HTTPSeeOther(QUEUES)
 
 
@@ -379,7 +382,9 @@ async def update_queue(request: web.Request, session: AdminSession) -> web.Strea
         data = QueueChange.model_validate(forms.submitted(form, fields, base))
     except ValidationError as exc:
         return await again(forms.field_errors(exc), 400)
-    await people.save_queue(rt, tenant, data, queue.id)
+    saved = await people.save_queue(rt, tenant, data, queue.id)
+    if isinstance(saved, people.Refusal):
+        return await again(_refused(saved), saved.status)
     raise web.HTTPSeeOther(QUEUES)
 
 

@@ -3,7 +3,9 @@ delete).
 
 A system admin signs in at ``/admin/system/login`` with the credentials of the
 configuration file's ``system_admins``; the session is the same kind of cookie as the tenant
-console's (an opaque token, CSRF tokens derived from it), but it opens only these pages.
+console's (an opaque token, CSRF tokens derived from it), but it opens only these pages and
+the system audit log (``router.admin.audit``). Every change made here is audited
+(``router.audit``) under the system admin's session.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from router.admin.session import (
     COOKIE,
     CSRF_FIELD,
     LOGIN_COOKIE,
+    SESSION,
     AdminSession,
     clear_cookie,
     csrf_for,
@@ -29,7 +32,7 @@ from router.admin.session import (
     new_login_nonce,
     set_cookie,
 )
-from router.keys import RUNTIME
+from router.keys import CREATED, RUNTIME
 from router.oauth import system_admin
 from router.pages import render_page
 from router.people_models import TenantInput, TenantSettings
@@ -62,6 +65,7 @@ def system_page(handler: SystemHandler) -> Callable[[web.Request], Awaitable[web
             form = await request.post()
             if not csrf_ok(session.csrf, form.get(CSRF_FIELD)):
                 return forbidden("missing or wrong CSRF token")
+        request[SESSION] = session  # who the audit log records
         response = await handler(request, session)
         response.headers.setdefault("Cache-Control", "no-store")
         return response
@@ -216,6 +220,7 @@ async def create(request: web.Request, session: AdminSession) -> web.StreamRespo
         return _form(request, session, None, values, errors=errors, status=409)
     await rt.directory.records.put_tenant(TenantRecord(**data.model_dump()))
     await rt.directory.changed()
+    request[CREATED] = data.id
     raise web.HTTPSeeOther(TENANTS)
 
 

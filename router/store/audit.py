@@ -1,9 +1,12 @@
-"""The audit log: who changed what, when and from where, one capped Redis stream per tenant.
+"""The audit log: who changed what, when and from where, one capped Redis stream per tenant,
+and one for the system admins.
 
 ``P audit`` is a stream of entries (one JSON field ``e``), trimmed to the newest
 ``max_entries`` on every append (exact trimming, so the cap is a hard bound). Entry ids are
 the stream ids, so they sort by time; time filters map onto the id range and the other
-filters are applied while reading (bounded by the cap).
+filters are applied while reading (bounded by the cap). A log is named by its tenant id;
+``SYSTEM_LOG`` (the empty name, key ``sb::audit``: no tenant id is empty, so no tenant's keys
+reach it) is the system admins' log.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from router.models import Frozen
 from router.store.base import epoch_ms, tenant_prefix
 
 DEFAULT_MAX_ENTRIES = 10_000
+SYSTEM_LOG = ""  # the log of the system admins' changes, sign-ins and sign-outs
+
+
+def _key(log: str) -> str:
+    return tenant_prefix(log) + "audit"
 
 
 class AuditActor(Frozen):
@@ -32,7 +40,7 @@ class AuditEntry(Frozen):
 
     id: str = ""  # the stream id, set when read back
     at: datetime
-    tenant: str
+    tenant: str  # the tenant changed; "" for a system admin's change of no tenant
     actor: AuditActor
     remote: str | None
     method: str
@@ -56,11 +64,12 @@ class AuditStore:
         self._r = client
         self.max_entries = max_entries
 
-    async def append(self, entry: AuditEntry) -> str:
-        key = tenant_prefix(entry.tenant) + "audit"
+    async def append(self, entry: AuditEntry, log: str | None = None) -> str:
+        """Add ``entry`` to the log ``log`` (a tenant id or ``SYSTEM_LOG``; by default the
+        entry's tenant)."""
         try:
             entry_id = await self._r.xadd(
-                key,
+                _key(entry.tenant if log is None else log),
                 {"e": entry.model_dump_json(exclude={"id"})},
                 maxlen=self.max_entries,
                 approximate=False,
@@ -69,17 +78,18 @@ class AuditStore:
             raise StoreError(f"cannot append to the audit log: {exc}") from exc
         return str(entry_id)
 
-    async def size(self, tenant: str) -> int:
-        return int(await self._r.xlen(tenant_prefix(tenant) + "audit"))
+    async def size(self, log: str) -> int:
+        return int(await self._r.xlen(_key(log)))
 
     async def read(
-        self, tenant: str, query: AuditFilter, *, limit: int, offset: int
+        self, log: str, query: AuditFilter, *, limit: int, offset: int
     ) -> tuple[tuple[AuditEntry, ...], int]:
-        """Matching entries newest first: (one page, number of matches)."""
+        """Matching entries of the log ``log`` (a tenant id or ``SYSTEM_LOG``) newest first:
+        (one page, number of matches)."""
         high = f"{epoch_ms(query.until)}-18446744073709551615" if query.until else "+"
         low = f"{epoch_ms(query.since)}-0" if query.since else "-"
         try:
-            rows = await self._r.xrevrange(tenant_prefix(tenant) + "audit", high, low)
+            rows = await self._r.xrevrange(_key(log), high, low)
         except RedisError as exc:
             raise StoreError(f"cannot read the audit log: {exc}") from exc
         found = []

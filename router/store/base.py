@@ -21,6 +21,7 @@ reached through another tenant's keys. Layout (P = tenant prefix):
 ``P wc:{stream}:{p}`` node a web-chat customer is connected to
 ``P sx:...``          session search indexes (``router.store.transcripts``)
 ``P audit``           audit log stream (``router.store.audit``)
+``sb::audit``         the system admins' audit log stream (no tenant id is empty)
 ``sb:sched``          timers and outboxes (offer expiry, inactivity, queue publish, send)
 ``sb:tok:{token}``    bearer tokens
 ====================  ======================================================

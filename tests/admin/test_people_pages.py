@@ -112,6 +112,63 @@ async def test_an_admin_manages_queues(admin: Console, runtime: Runtime) -> None
     assert "sales" not in await runtime.directory.records.queues("acme")
 
 
+async def test_queue_form_refuses_unknown_members(admin: Console, runtime: Runtime) -> None:
+    """A crafted form naming someone who is not an agent of the tenant saves nothing; the
+    message is the API's."""
+    await admin.form("/admin/queues/new")
+    resp = await admin.post(
+        "/admin/queues/new",
+        [("id", "sales"), ("name", "Sales"), ("offer_timeout_seconds", "15"),
+         ("members", "ann"), ("members", "zed")],
+    )  # fmt: skip
+    assert resp.status == 400
+    page = await resp.text()
+    assert error_of(page, "members") == "unknown agent 'zed'"
+    assert 'name="members" value="ann" checked' in page  # what was typed is kept
+    assert "sales" not in await runtime.directory.records.queues("acme")
+    ann = await runtime.directory.records.user("acme", "ann")
+    assert ann is not None
+    assert ann.queues == ("support",)
+
+    before = set(await runtime.store.client.smembers("sb:acme:qa:support"))
+    resp = await admin.edit(
+        "/admin/queues/support",
+        {"name": "Renamed", "offer_timeout_seconds": "30", "members": ["bob", "zed"]},
+    )
+    assert resp.status == 400
+    assert error_of(await resp.text(), "members") == "unknown agent 'zed'"
+    support = (await runtime.directory.records.queues("acme"))["support"]
+    assert support.name != "Renamed"
+    assert set(await runtime.store.client.smembers("sb:acme:qa:support")) == before
+    for agent in ("ann", "bob"):
+        user = await runtime.directory.records.user("acme", agent)
+        assert user is not None
+        assert user.queues == ("support",)
+
+
+async def test_user_form_refuses_unknown_queues(admin: Console, runtime: Runtime) -> None:
+    await admin.form("/admin/users/new")
+    resp = await admin.post(
+        "/admin/users/new",
+        [("username", "dora"), ("role", "agent"), ("capacity", "1"), ("queues", "support"),
+         ("queues", "nowhere"), ("password", "dora-password")],
+    )  # fmt: skip
+    assert resp.status == 400
+    assert error_of(await resp.text(), "queues") == "unknown queue 'nowhere'"
+    assert await runtime.directory.records.user("acme", "dora") is None
+    assert await runtime.store.get_credential("acme", "dora") is None
+
+    resp = await admin.edit(
+        "/admin/users/ann", {"name": "Ann A", "role": "agent", "capacity": "1",
+                             "queues": ["nowhere"]},
+    )  # fmt: skip
+    assert resp.status == 400
+    assert error_of(await resp.text(), "queues") == "unknown queue 'nowhere'"
+    ann = await runtime.directory.records.user("acme", "ann")
+    assert ann is not None
+    assert (ann.name, ann.queues) == ("Ann Archer", ("support",))
+
+
 async def test_an_admin_edits_not_ready_reasons(admin: Console, runtime: Runtime) -> None:
     page = await admin.form("/admin/not-ready-reasons")
     assert "Break, Lunch, Meeting, Training" in page

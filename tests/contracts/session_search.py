@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from router.models import ChannelKind, Party
-from router.store.audit import AuditActor, AuditEntry, AuditFilter, AuditStore
+from router.store.audit import SYSTEM_LOG, AuditActor, AuditEntry, AuditFilter, AuditStore
 from router.store.transcripts import SessionFilter
 from tests.contracts.store import (
     OTHER_QUEUE,
@@ -218,3 +218,19 @@ class SearchContract(StoreFixtures):
         past = start - timedelta(minutes=5)
         assert (await audit.read("acme", AuditFilter(until=past), limit=10, offset=0))[1] == 0
         assert (await audit.read("acme", AuditFilter(since=past), limit=10, offset=0))[1] == 3
+
+    async def test_the_system_log_is_apart_from_every_tenant_log(self, store: RedisStore) -> None:
+        audit = AuditStore(store.client)
+        entry = AuditEntry(
+            at=datetime.now(UTC), tenant="acme",
+            actor=AuditActor(subject="ops", role="system_admin"), remote=None, method="PATCH",
+            path="/api/v1/tenants/acme", object_type="tenants", object_id="acme",
+            fields=("name",), status=200, source="api",
+        )  # fmt: skip
+        await audit.append(entry, SYSTEM_LOG)
+        await audit.append(entry)  # the entry's tenant by default
+        await audit.append(entry.model_copy(update={"tenant": ""}))
+        assert (await audit.size(SYSTEM_LOG), await audit.size("acme")) == (2, 1)
+        items, total = await audit.read(SYSTEM_LOG, AuditFilter(), limit=10, offset=0)
+        assert (total, [e.tenant for e in items]) == (2, ["", "acme"])
+        assert await store.client.exists("sb::audit", "sb:acme:audit") == 2

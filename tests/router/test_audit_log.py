@@ -17,6 +17,7 @@ from tests.router.test_admin_console import engine, signed_in  # noqa: F401 - a 
 Client = TestClient[Any, Any]
 SECRET = "watson-secret-key"
 NEW_SECRET = "another-watson-secret"
+OPS_PASSWORD = "ops-password-123"
 
 
 @pytest.fixture
@@ -30,7 +31,10 @@ def config_data() -> dict[str, Any]:
         ]
         return tenant(tid, agents=agents)
 
-    return {"tenants": [with_admin("acme"), with_admin("globex")]}
+    return {
+        "tenants": [with_admin("acme"), with_admin("globex")],
+        "system_admins": [{"username": "ops", "password": OPS_PASSWORD, "name": "Operations"}],
+    }
 
 
 async def _log(client: Client, tenant_id: str = "acme", **query: str) -> dict[str, Any]:
@@ -162,6 +166,49 @@ async def test_console_audit_page(client: Client) -> None:
     html = await (await client.get("/admin")).text()
     assert 'href="/admin/audit-log"' not in html
     assert (await client.get("/admin/audit-log")).status == 403
+
+
+async def _system_headers(client: Client, scope: str) -> dict[str, str]:
+    resp = await client.post(
+        "/oauth/token",
+        data={"grant_type": "password", "username": "ops", "password": OPS_PASSWORD,
+              "scope": scope},
+    )  # fmt: skip
+    assert resp.status == 200, await resp.text()
+    return {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+
+
+async def test_system_admin_api_changes_go_to_the_system_log_and_the_tenant_changed(
+    client: Client,
+) -> None:
+    system = await _system_headers(client, "system")
+    as_acme = await _system_headers(client, "system:acme")
+    resp = await client.post("/api/v1/tenants", json={"id": "initech"}, headers=system)
+    assert resp.status == 201, await resp.text()
+    resp = await client.patch("/api/v1/tenants/acme", json={"name": "Acme"}, headers=system)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post("/api/v1/bot-accounts", json=watson("wb"), headers=as_acme)
+    assert resp.status == 201, await resp.text()
+
+    # A system-wide token reads the system log: every change of the system admins.
+    resp = await client.get("/api/v1/audit-log", headers=system)
+    assert resp.status == 200, await resp.text()
+    bot, patched, created = (await resp.json())["items"]
+    for entry in (bot, patched, created):
+        assert entry["actor"] == {"subject": "ops", "role": "system_admin", "name": "Operations"}
+        assert entry["source"] == "api"
+    assert (created["object_type"], created["object_id"], created["tenant"]) == (
+        "tenants", "initech", "")  # fmt: skip
+    assert (patched["object_id"], patched["tenant"], patched["fields"]) == ("acme", "acme",
+                                                                            ["name"])  # fmt: skip
+    assert (bot["object_id"], bot["tenant"]) == ("wb", "acme")
+    # acme's tenant admins (and a system:acme token) read the changes made to acme.
+    for headers in (await auth_headers(client, "acme", "root"), as_acme):
+        resp = await client.get("/api/v1/audit-log", headers=headers)
+        body = await resp.json()
+        assert [(e["path"], e["actor"]["subject"]) for e in body["items"]] == [
+            ("/api/v1/bot-accounts", "ops"), ("/api/v1/tenants/acme", "ops")]  # fmt: skip
+    assert (await _log(client, "globex"))["total"] == 0
 
 
 @pytest.mark.parametrize(
