@@ -160,6 +160,9 @@ STREAMS: tuple[ApiRoute, ...] = (
     R("GET", "/api/v1/media-streams", streams_api.list_streams,
       "List media streams with open_now / next_open", "media streams", m.StreamPage,
       query=_PAGE, errors=(400, 403), roles=_SUPERVISORS),
+    R("POST", "/api/v1/media-streams", streams_api.create_stream,
+      "Create a media stream (validated as an edit is)", "media streams", m.StreamView, 201,
+      streams_api.StreamCreateInput, errors=(400, 403, 409, 415), roles=_ADMINS),
     R("GET", _STREAM, streams_api.get_stream, "One media stream (with its ETag)",
       "media streams", m.StreamView, errors=(403, 404), roles=_SUPERVISORS),
     R("PUT", _STREAM, streams_api.update_stream, "Replace a media stream's settings "
@@ -168,6 +171,9 @@ STREAMS: tuple[ApiRoute, ...] = (
     R("PATCH", _STREAM, streams_api.update_stream, "Change a media stream's settings "
       "(If-Match: its ETag)", "media streams", m.StreamView, request=streams_api.StreamInput,
       partial=True, errors=(400, 403, 404, 412, 415), roles=_ADMINS),
+    R("DELETE", _STREAM, streams_api.delete_stream, "Delete a media stream (409 while "
+      "conversations of it are open or an account or number routes to it; If-Match: its "
+      "ETag)", "media streams", None, 204, errors=(403, 404, 409, 412), roles=_ADMINS),
     R("POST", _STREAM + "/reply-preview", streams_api.reply_preview,
       "Render the initial and after-hours replies with sample values", "media streams",
       streams_api.ReplyPreview, request=streams_api.ReplyPreviewRequest,

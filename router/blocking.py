@@ -36,7 +36,7 @@ class Blocking:
         if session.channel not in SMS_CHANNELS:
             return False
         try:
-            stream = self.conversations.stream(session.tenant, session.stream)
+            stream = self.conversations.filed_stream(session.tenant, session.stream)
         except NotFoundError:
             stream = None  # e.g. a personal SMS inbox: the number decides
         if stream is not None and stream.can_block_numbers is not None:

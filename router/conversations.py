@@ -87,6 +87,18 @@ class Conversations:
             raise NotFoundError(f"unknown media stream {stream!r}")
         return cfg
 
+    def filed_stream(self, tenant: str, stream: str) -> MediaStreamConfig:
+        """The settings a conversation filed under ``stream`` goes by: the stream's, or the
+        last ones of a stream an admin deleted since (a conversation that opened just before
+        the deletion is still answered, transferred and closed as usual)."""
+        try:
+            return self.stream(tenant, stream)
+        except NotFoundError:
+            retired = self.streams.retired(tenant, stream)
+            if retired is None:
+                raise
+            return retired
+
     async def session(self, tenant: str, session_id: str, *, history: bool = False) -> Session:
         session = await self.store.load_session(tenant, session_id, with_history=history)
         if session is None:
@@ -242,7 +254,7 @@ class Conversations:
         if not (text or choices or attachments):
             raise ConflictError("empty_message", "a message needs text, choices or attachments")
         to = await self.addresses.get(tenant, session_id)
-        stream = self.stream(tenant, to.stream)
+        stream = self.filed_stream(tenant, to.stream)
         message = Message(
             id=new_id(),
             tenant=tenant,
@@ -368,7 +380,7 @@ class Conversations:
         only_if_inactive: bool = False,
     ) -> bool:  # fmt: skip
         session = await self.session(tenant, session_id)
-        stream = self.stream(tenant, session.stream)
+        stream = self.filed_stream(tenant, session.stream)
         window = stream.reopen_window_seconds if stream.reopen_on_reply else 0.0
         result = await self.store.close_session(
             tenant,
@@ -402,7 +414,7 @@ class Conversations:
     async def escalate(self, tenant: str, agent: str, session_id: str) -> None:
         """Move the conversation to its stream's escalation queue, if the stream allows it."""
         session = await self.session(tenant, session_id)
-        stream = self.stream(tenant, session.stream)
+        stream = self.filed_stream(tenant, session.stream)
         if not stream.can_escalate or stream.escalation_queue is None:
             raise ConflictError(
                 "escalation_not_allowed", "this media stream does not allow escalation"
@@ -417,7 +429,7 @@ class Conversations:
         escalation: bool = False,
     ) -> None:  # fmt: skip
         session = await self.session(tenant, session_id)
-        stream = self.stream(tenant, session.stream)
+        stream = self.filed_stream(tenant, session.stream)
         if not stream.can_transfer and not escalation:
             raise ConflictError(
                 "transfer_not_allowed", "this media stream does not allow transfers"

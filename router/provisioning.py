@@ -8,13 +8,18 @@ the shared directory (``router.directory``), where the file wins only for what i
 
 from __future__ import annotations
 
-from router.config import Config
+import logging
+
+from channels.cpaas import StreamTarget
+from router.config import Config, TenantConfig
 from router.directory import seed_directory
 from router.errors import ConfigError, ConflictError
 from router.numbers import apply_numbers
 from router.replies import check_template
 from router.store import RedisStore
 from router.store.streams import StreamStore
+
+log = logging.getLogger(__name__)
 
 
 def check_config(config: Config) -> None:
@@ -61,6 +66,28 @@ async def apply_config(store: RedisStore, config: Config) -> None:
         for platform in tenant.cpaas_platforms:
             await store.cpaas.put_platform(platform.model_copy(update={"tenant": tenant.id}))
         await apply_numbers(store, tenant)
-        # The file seeds media stream settings; an admin's edit is never overwritten by it.
+        # The file seeds media stream settings; an admin's edit is never overwritten by it,
+        # nor an admin's deletion.
+        streams = StreamStore(store.client)
         for stream in tenant.media_streams:
-            await StreamStore(store.client).seed(tenant.id, stream)
+            await streams.seed(tenant.id, stream)
+        await _warn_deleted_targets(streams, tenant)
+
+
+async def _warn_deleted_targets(streams: StreamStore, tenant: TenantConfig) -> None:
+    """Log the file's accounts and numbers that route to a stream an admin deleted: their
+    messages are refused as for an unknown stream until it is created again."""
+    targets = [(f"integration account {a.id!r}", a.stream) for a in tenant.integration_accounts]
+    targets += [
+        (f"number {n.number}", n.target.stream)
+        for n in tenant.numbers
+        if isinstance(n.target, StreamTarget)
+    ]
+    for what, stream_id in targets:
+        record = await streams.record(tenant.id, stream_id)
+        if record is not None and record.deleted:
+            log.warning(
+                "tenants[%s]: %s routes to media stream %r, which an admin deleted: its "
+                "messages are refused until the stream is created again",
+                tenant.id, what, stream_id,
+            )  # fmt: skip

@@ -112,6 +112,7 @@ class Runtime:
             inteliquent_provider(self.channels),
         )  # fmt: skip
         self.directory = Directory(self.store, self.config, self.adopt_config)
+        self.conversations.streams.on_change = self.use_streams
         self.partitions = PartitionConsumers(
             self.broker, MemberStore(self.store.client), self.settings.node_id,
             interval=self.settings.balance_interval, metrics=self.metrics,
@@ -213,9 +214,16 @@ class Runtime:
 
     async def adopt_config(self, config: Config) -> None:
         """Use ``config`` (the directory changed): every holder of the configuration."""
-        self.config = self.conversations.config = self.dispatcher.config = config
-        self.conversations.streams.config = self.queue_events.config = config
+        self.conversations.streams.config = config
+        self.use_streams()
         await self.dispatcher.sync_queues()
+
+    def use_streams(self) -> None:
+        """Hand every holder of the configuration the media streams as they are now (created,
+        edited and deleted at run time: ``router.stream_settings``)."""
+        config = self.conversations.streams.effective()
+        self.config = self.conversations.config = self.dispatcher.config = config
+        self.queue_events.config = config
 
     async def _heartbeat(self) -> None:
         """Keep this node's agents and customers marked as connected here."""

@@ -1,22 +1,29 @@
-"""Media stream settings as every process uses them: an in-process copy of the store's.
+"""Media streams as every process uses them: an in-process copy of the store's.
 
 The configuration file names a tenant's media streams and seeds their settings
-(``router.store.streams``); admins edit them at run time through the API or the console.
-``StreamSettings.get`` is synchronous (the pipeline and conversations read a stream on every
-message) and answers from the in-process copy, which follows the store:
+(``router.store.streams``); admins edit, create and delete streams at run time through the
+API or the console. ``StreamSettings.get`` is synchronous (the pipeline and conversations
+read a stream on every message) and answers from the in-process copy, which follows the
+store:
 
-- an edit made by this process updates its copy at once;
-- every edit raises the store's change counter and is announced on Redis pub/sub
+- a change made by this process updates its copy at once;
+- every change raises the store's change counter and is announced on Redis pub/sub
   (``sb:streams``); on an announcement, and every tick in case one was lost, each process
   compares the counter (``router.store.follower``) and reloads its streams when it moved.
 
-``parse_stream`` validates an edit like the configuration file does (fields, queues, the
-escalation queue, the bot's intent queues) and also renders the reply templates with sample
-values, so a template that would fail on a real conversation is refused up front.
+A tenant's streams are the file's, less those an admin deleted, plus those admins created
+(``served_streams``). A deleted stream is unknown from then on, like an id nobody ever used;
+its last settings stay readable (``retired``) for the conversations filed before.
+
+``parse_stream`` validates an edit or a new stream like the configuration file does (fields,
+queues, the escalation queue, the bot's intent queues) and also renders the reply templates
+with sample values, so a template that would fail on a real conversation is refused up front.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +34,7 @@ from router.errors import ConfigError, NotFoundError
 from router.hours import is_open, next_open, with_default_zone
 from router.models import Party
 from router.replies import check_template, render_reply
-from router.store.streams import StreamStore
+from router.store.streams import StoredStream, StreamStore
 
 TEMPLATES = ("initial_reply", "after_hours_reply")
 SAMPLE_CUSTOMER = Party(id="sample-customer", name="Jane Doe", email="jane.doe@example.com")
@@ -100,23 +107,59 @@ def parse_stream(tenant: TenantConfig, data: dict[str, Any], now: datetime) -> M
     return stream
 
 
+def served_streams(
+    tenant: TenantConfig, records: Mapping[str, StoredStream]
+) -> dict[str, MediaStreamConfig]:
+    """The streams ``tenant`` has now, by id: the file's (``tenant.media_streams``, in file
+    order) with their stored settings, except those an admin deleted; then those admins
+    created, by id."""
+    served: dict[str, MediaStreamConfig] = {}
+    for stream in tenant.media_streams:
+        record = records.get(stream.id)
+        if record is None:
+            served[stream.id] = stream
+        elif record.live is not None:
+            served[stream.id] = record.live
+    for stream_id in sorted(records):
+        record = records[stream_id]
+        if record.created and record.live is not None and stream_id not in served:
+            served[stream_id] = record.live
+    return served
+
+
 class StreamSettings:
-    """The media streams of the configuration, with their current settings."""
+    """The media streams of every tenant, with their current settings.
+
+    ``config`` is the configuration they are derived from: the file's streams (with the
+    directory's tenants); ``effective()`` is that configuration with each tenant's streams as
+    they are now (created ones added, deleted ones gone, edited settings), which the runtime
+    hands to everything else (``on_change`` tells it when that changed)."""
 
     def __init__(self, config: Config, store: StreamStore) -> None:
-        self.config = config
         self.store = store
-        self._cache: dict[tuple[str, str], MediaStreamConfig] = {}
+        # Called after every change of the streams this process serves.
+        self.on_change: Callable[[], None] | None = None
+        self._config = config
+        self._records: dict[tuple[str, str], StoredStream] = {}
+        self._served: dict[str, dict[str, MediaStreamConfig]] = {}
         self._version = -1
+        self._lock = asyncio.Lock()
+        self._reloaded = asyncio.Condition()
         self._follower = store.follower(self._check)
+        self._serve()
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self._config = config
+        self._serve()
 
     def find(self, tenant: str, stream_id: str) -> MediaStreamConfig | None:
-        """The stream's current settings; None when the configuration has no such stream."""
-        tenant_cfg = self.config.tenant(tenant)
-        configured = tenant_cfg.stream(stream_id) if tenant_cfg is not None else None
-        if configured is None:
-            return None
-        return self._cache.get((tenant, stream_id), configured)
+        """The stream's current settings; None when the tenant has no such stream."""
+        return self._served.get(tenant, {}).get(stream_id)
 
     def get(self, tenant: str, stream_id: str) -> MediaStreamConfig:
         found = self.find(tenant, stream_id)
@@ -125,27 +168,61 @@ class StreamSettings:
         return found
 
     def of_tenant(self, tenant: str) -> tuple[MediaStreamConfig, ...]:
-        tenant_cfg = self.config.tenant(tenant)
-        if tenant_cfg is None:
-            return ()
-        return tuple(self.get(tenant, s.id) for s in tenant_cfg.media_streams)
+        return tuple(self._served.get(tenant, {}).values())
+
+    def retired(self, tenant: str, stream_id: str) -> MediaStreamConfig | None:
+        """The last settings of a stream an admin deleted (None for any other id)."""
+        record = self._records.get((tenant, stream_id))
+        return record.settings if record is not None and record.deleted else None
+
+    def effective(self) -> Config:
+        """``config`` with every tenant's media streams as they are now."""
+        tenants = tuple(
+            t.model_copy(update={"media_streams": tuple(self._served.get(t.id, {}).values())})
+            for t in self._config.tenants
+        )
+        return self._config.model_copy(update={"tenants": tenants})
 
     async def save(
         self, tenant: str, stream: MediaStreamConfig, *, expected: MediaStreamConfig | None = None
     ) -> None:
         """Store an admin's edit (``StaleObject`` when ``expected`` is no longer current)."""
-        self.get(tenant, stream.id)  # a stream of the configuration
-        await self.store.put(tenant, stream, expected=expected)
-        self._cache[(tenant, stream.id)] = stream
+        async with self._lock:
+            self.get(tenant, stream.id)  # a stream of the tenant
+            await self.store.put(tenant, stream, expected=expected)
+            previous = self._records.get((tenant, stream.id))
+            created = previous is not None and previous.created
+            self._remember(tenant, StoredStream(settings=stream, edited=True, created=created))
+        await self._wake_waiters()
+
+    async def create(self, tenant: str, stream: MediaStreamConfig) -> None:
+        """Store an admin's new stream (``ConflictError`` when the tenant has that id)."""
+        async with self._lock:
+            await self.store.create(tenant, stream, taken=self.find(tenant, stream.id) is not None)
+            self._remember(tenant, StoredStream(settings=stream, edited=True, created=True))
+        await self._wake_waiters()
+
+    async def delete(self, tenant: str, stream: MediaStreamConfig, *, checked: bool) -> None:
+        """Delete the stream ``stream`` is the current settings of (with ``checked``, only
+        while they are still the stored ones: else ``StaleObject``)."""
+        async with self._lock:
+            self._remember(tenant, await self.store.delete(tenant, stream, checked=checked))
+        await self._wake_waiters()
 
     async def refresh(self) -> None:
         """Reload every stream from the store."""
-        version = await self.store.version()
-        for tenant in self.config.tenants:
-            ids = [s.id for s in tenant.media_streams]
-            for stream_id, stream in (await self.store.load(tenant.id, ids)).items():
-                self._cache[(tenant.id, stream_id)] = stream
-        self._version = version
+        async with self._lock:
+            version = await self.store.version()
+            files = [(t.id, s.id) for t in self._config.tenants for s in t.media_streams]
+            self._records = await self.store.records(also=files)
+            self._version = version
+            self._serve(notify=True)
+        await self._wake_waiters()
+
+    async def wait_until(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()`` holds after a change (callers bound it with a timeout)."""
+        async with self._reloaded:
+            await self._reloaded.wait_for(done)
 
     async def start(self, interval: float) -> None:
         await self.refresh()
@@ -157,3 +234,21 @@ class StreamSettings:
     async def _check(self) -> None:
         if await self.store.version() != self._version:
             await self.refresh()
+
+    def _remember(self, tenant: str, record: StoredStream) -> None:
+        self._records[(tenant, record.settings.id)] = record
+        self._serve(notify=True)
+
+    def _serve(self, *, notify: bool = False) -> None:
+        by_tenant: dict[str, dict[str, StoredStream]] = {}
+        for (tenant, stream_id), record in self._records.items():
+            by_tenant.setdefault(tenant, {})[stream_id] = record
+        self._served = {
+            t.id: served_streams(t, by_tenant.get(t.id, {})) for t in self._config.tenants
+        }
+        if notify and self.on_change is not None:
+            self.on_change()
+
+    async def _wake_waiters(self) -> None:
+        async with self._reloaded:
+            self._reloaded.notify_all()

@@ -1,12 +1,14 @@
 """``/api/v1/media-streams``: the media streams of the caller's tenant, their settings (with
-whether each is in office now and when it next opens), admins' edits, and the reply preview.
+whether each is in office now and when it next opens), admins' edits, new streams and
+deletions, and the reply preview.
 
 The configuration file names the streams and seeds their settings; tenant admins change them
-at run time (``PUT`` replaces, ``PATCH`` changes the fields given). Edits are stored in Redis
-and every process uses them at once (``router.stream_settings``). A read carries the
-settings' ``ETag``; an update with ``If-Match`` is compared and written in one store
-transaction, so a change made in between answers 412 and nothing is written. Roles are
-declared in ``router.api_routes``.
+at run time (``PUT`` replaces, ``PATCH`` changes the fields given), create streams (``POST``)
+and delete those nothing uses any more (``DELETE``, ``router.stream_usage``). Changes are
+stored in Redis and every process uses them at once (``router.stream_settings``). A read
+carries the settings' ``ETag``; an update or a deletion with ``If-Match`` is compared and
+written in one store transaction, so a change made in between answers 412 and nothing is
+written. Roles are declared in ``router.api_routes``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import Field
 from router.api import principal_of
 from router.api_models import ApiModel, derived
 from router.config import MediaStreamConfig
+from router.errors import ConflictError, NotFoundError
 from router.etag import etag_of, names_version, precondition_failed, stale
 from router.hours import is_open, next_open
 from router.http_errors import error_response, json_object, model_body
@@ -34,8 +37,11 @@ from router.stream_settings import (
     render_preview,
     sample_next_open,
 )
+from router.stream_usage import deletion_refusal
 
 FIXED = ("id", "media")
+
+StreamCreateInput = derived(MediaStreamConfig, "StreamCreateInput", set(), {})
 
 StreamInput = derived(
     MediaStreamConfig,
@@ -143,7 +149,56 @@ async def update_stream(request: web.Request) -> web.Response:
     except StaleObject:
         stored = await rt.conversations.streams.store.get(tenant, current.id)
         return stale("media stream", settings_etag(stored or current))
+    except NotFoundError:  # deleted by another process meanwhile
+        return error_response(404, "not_found", "no such media stream", "stream_id")
     return _with_etag(stream, now)
+
+
+async def create_stream(request: web.Request) -> web.Response:
+    """A new stream of the caller's tenant, validated as an edit is; 409 when the id is
+    taken."""
+    rt = request.app[RUNTIME]
+    tenant = principal_of(request).tenant
+    body = await json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    now = rt.pipeline.clock()
+    try:
+        stream = parse_stream(rt.conversations.tenant(tenant), body, now)
+    except StreamInvalid as exc:
+        return error_response(400, "invalid", exc.message, exc.field)
+    try:
+        await rt.conversations.streams.create(tenant, stream)
+    except ConflictError as exc:
+        return error_response(409, exc.code, exc.message, "id")
+    resp = _with_etag(stream, now)
+    resp.set_status(201)
+    resp.headers["Location"] = f"/api/v1/media-streams/{stream.id}"
+    return resp
+
+
+async def delete_stream(request: web.Request) -> web.Response:
+    """Delete a stream nothing uses any more (``router.stream_usage``: else 409 naming what
+    is in the way); with ``If-Match``, only the settings that were read."""
+    rt = request.app[RUNTIME]
+    tenant = principal_of(request).tenant
+    current = _current(request)
+    if isinstance(current, web.Response):
+        return current
+    blocked = precondition_failed(request, settings_etag(current))
+    if blocked is not None:
+        return blocked
+    refused = await deletion_refusal(rt.store, tenant, current.id)
+    if refused is not None:
+        return error_response(409, "conflict", refused, "stream_id")
+    try:
+        await rt.conversations.streams.delete(tenant, current, checked=names_version(request))
+    except StaleObject:
+        stored = await rt.conversations.streams.store.get(tenant, current.id)
+        return stale("media stream", settings_etag(stored or current))
+    except NotFoundError:
+        return error_response(404, "not_found", "no such media stream", "stream_id")
+    return web.Response(status=204)
 
 
 def preview_answer(

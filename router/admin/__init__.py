@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from router.admin import accounts, audit, bots, cpaas, numbers, subscriptions, transcripts, views
+from router.admin import (
+    accounts,
+    audit,
+    bots,
+    cpaas,
+    numbers,
+    stream_lifecycle,
+    subscriptions,
+    transcripts,
+    views,
+)
 from router.admin import people as people_pages
 from router.admin import streams as stream_pages
 from router.admin import tenants as tenant_pages
@@ -50,6 +60,9 @@ def routes(router: web.UrlDispatcher) -> None:
     router.add_get("/admin/transcripts", transcripts.transcripts)
     router.add_get("/admin/transcripts/{session_id}", transcripts.transcript)
     router.add_get("/admin/media-streams", stream_pages.index)
+    router.add_post("/admin/media-streams", stream_lifecycle.create)
+    router.add_get("/admin/media-streams/{stream_id}/delete", stream_lifecycle.delete_form)
+    router.add_post("/admin/media-streams/{stream_id}/delete", stream_lifecycle.delete)
     router.add_get("/admin/media-streams/{stream_id}", stream_pages.edit_form)
     router.add_post("/admin/media-streams/{stream_id}", stream_pages.update)
     router.add_post("/admin/media-streams/{stream_id}/reply-preview", stream_pages.reply_preview)

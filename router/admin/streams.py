@@ -1,5 +1,6 @@
 """Admin console: media streams (``/admin/media-streams``), the New Media Stream form's fields
-for editing a stream at run time, business hours, and reply templates with a preview.
+for editing a stream at run time, business hours, and reply templates with a preview. Adding
+and deleting a stream: ``router.admin.stream_lifecycle``.
 
 The form works without JavaScript: *Preview replies* re-renders it with the replies rendered
 from the typed templates (nothing saved), *Save* stores the edit. ``stream-form.js`` adds the
@@ -21,8 +22,10 @@ from multidict import MultiDictProxy
 
 from router.admin.session import CSRF_FIELD, AdminSession, admin_page, forbidden
 from router.config import MediaStreamConfig
+from router.errors import NotFoundError
 from router.hours import WEEKDAYS, is_open, next_open
 from router.keys import RUNTIME
+from router.models import ChannelKind
 from router.pages import render_page
 from router.store.named import StaleObject
 from router.stream_settings import (
@@ -109,11 +112,11 @@ def _context(session: AdminSession, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _admins_only() -> web.Response:
+def admins_only() -> web.Response:
     return forbidden("only tenant admins manage media streams")
 
 
-def _stream(request: web.Request, session: AdminSession) -> MediaStreamConfig:
+def stream_of(request: web.Request, session: AdminSession) -> MediaStreamConfig:
     found = request.app[RUNTIME].conversations.streams.find(
         session.principal.tenant, request.match_info["stream_id"]
     )
@@ -125,17 +128,43 @@ def _stream(request: web.Request, session: AdminSession) -> MediaStreamConfig:
 # -- list ------------------------------------------------------------------------------------
 
 
+def list_page(
+    request: web.Request,
+    session: AdminSession,
+    *,
+    new: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    status: int = 200,
+) -> web.Response:
+    """The list with the *Add media stream* form (``new``: its values; ``errors`` by input)."""
+    rt = request.app[RUNTIME]
+    now = rt.pipeline.clock()
+    tenant = session.principal.tenant
+    rows = [
+        {"stream": s, "open_now": is_open(s.availability, now)}
+        for s in rt.conversations.streams.of_tenant(tenant)
+    ]
+    queues = [(q.id, q.name or q.id) for q in rt.conversations.tenant(tenant).queues]
+    response = render_page(
+        request,
+        "admin/media_streams.html",
+        _context(
+            session, rows=rows, new=new or {}, errors=errors or {}, notice=notice,
+            queues=queues, media=[kind.value for kind in ChannelKind],
+        ),
+    )  # fmt: skip
+    response.set_status(status)
+    return response
+
+
 @admin_page
 async def index(request: web.Request, session: AdminSession) -> web.StreamResponse:
     if not session.is_tenant_admin:
-        return _admins_only()
-    rt = request.app[RUNTIME]
-    now = rt.pipeline.clock()
-    rows = [
-        {"stream": s, "open_now": is_open(s.availability, now)}
-        for s in rt.conversations.streams.of_tenant(session.principal.tenant)
-    ]
-    return render_page(request, "admin/media_streams.html", _context(session, rows=rows))
+        return admins_only()
+    deleted = request.query.get("deleted", "")
+    notice = f"Media stream {deleted!r} deleted." if deleted else ""
+    return list_page(request, session, notice=notice)
 
 
 # -- the form --------------------------------------------------------------------------------
@@ -231,7 +260,7 @@ def _settings(
     return data
 
 
-def _form_field(field: str | None) -> str:
+def form_field(field: str | None) -> str:
     """The form input an API field error belongs to."""
     if field is None:
         return "form"
@@ -305,9 +334,11 @@ def _form_page(
 @admin_page
 async def edit_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
     if not session.is_tenant_admin:
-        return _admins_only()
-    stream = _stream(request, session)
+        return admins_only()
+    stream = stream_of(request, session)
     notice = "Saved." if request.query.get("saved") else ""
+    if request.query.get("created"):
+        notice = "Created. Set its business hours and automatic replies below."
     now = request.app[RUNTIME].pipeline.clock()
     values = _values_of(stream)
     previews, _ = _previews(stream, values, now)
@@ -320,10 +351,10 @@ async def edit_form(request: web.Request, session: AdminSession) -> web.StreamRe
 @admin_page
 async def update(request: web.Request, session: AdminSession) -> web.StreamResponse:
     if not session.is_tenant_admin:
-        return _admins_only()
+        return admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
-    stream = _stream(request, session)
+    stream = stream_of(request, session)
     form = await request.post()
     values = _posted_values(form)
     now = rt.pipeline.clock()
@@ -339,7 +370,7 @@ async def update(request: web.Request, session: AdminSession) -> web.StreamRespo
         try:
             edited = parse_stream(rt.conversations.tenant(tenant), data, now)
         except StreamInvalid as exc:
-            errors[_form_field(exc.field)] = exc.message
+            errors[form_field(exc.field)] = exc.message
     if edited is None:
         return _form_page(
             request, session, stream, values, etag=etag, errors=errors, previews=previews,
@@ -352,6 +383,8 @@ async def update(request: web.Request, session: AdminSession) -> web.StreamRespo
     except StaleObject:
         fresh = await rt.conversations.streams.store.get(tenant, stream.id)
         return _stale(request, session, fresh or stream)
+    except NotFoundError:  # deleted by another process meanwhile
+        raise web.HTTPNotFound(text="no such media stream") from None
     raise web.HTTPSeeOther(f"/admin/media-streams/{stream.id}?saved=1")
 
 
@@ -369,8 +402,8 @@ async def reply_preview(request: web.Request, session: AdminSession) -> web.Stre
     """The live preview (``stream-form.js``): the posted templates rendered with sample values,
     as JSON ``{"previews": {field: text}, "errors": {field: message}}``."""
     if not session.is_tenant_admin:
-        return _admins_only()
-    stream = _stream(request, session)
+        return admins_only()
+    stream = stream_of(request, session)
     form = await request.post()
     values = {
         "name": str(form.get("name", "")),

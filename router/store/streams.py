@@ -1,83 +1,125 @@
-"""Media stream settings in the store, shared by every process.
+"""Media streams in the store, shared by every process.
 
-Keys (P = tenant prefix): ``P stream:{id}`` holds ``{"edited": bool, "settings": {...}}``
-(the stream as ``MediaStreamConfig`` JSON). ``sb:streams:version`` counts every change and
-``sb:streams`` (pub/sub) names each changed stream as ``{tenant}|{id}``, so every process can
-refresh its in-process copy at once (``router.stream_settings``).
+Keys (P = tenant prefix): ``P stream:{id}`` holds one stream's record, ``StoredStream`` as
+JSON: ``{"edited", "created", "deleted", "settings": {...}}`` (the settings as
+``MediaStreamConfig`` JSON). ``sb:streams:ids`` is the set of every record's
+``{tenant}|{id}``, so a process finds the streams admins created (which no configuration file
+names). ``sb:streams:version`` counts every change and ``sb:streams`` (pub/sub) names each
+changed stream as ``{tenant}|{id}``, so every process can refresh its in-process copy at once
+(``router.stream_settings``).
 
 The configuration file *seeds* a stream: it is written while the stream is not in the store
 or was never edited by an admin. Once an admin edited it (API or console), the file no
 longer changes it, so a restart with the same (or an older) file never undoes an edit.
+
+An admin may also create a stream (``created``: served although no file names it) and delete
+one. A deletion keeps the record as a *tombstone* (``deleted``, with the last settings, which
+conversations filed just before the deletion still go by): it counts as an edit, so a restart
+with a file that still names the stream does not bring it back. Creating the id again
+replaces the tombstone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from router.config import MediaStreamConfig
+from router.errors import ConflictError, NotFoundError
+from router.models import Frozen
 from router.store.base import tenant_prefix
 from router.store.follower import Follower
 from router.store.named import StaleObject
 
 VERSION_KEY = "sb:streams:version"
 CHANGES_CHANNEL = "sb:streams"
+IDS_KEY = "sb:streams:ids"
+CHANGED_SINCE_READ = "the media stream changed since it was read"
+_CHUNK = 500
+
+
+class StoredStream(Frozen):
+    """One stream's record: its settings, whether an admin edited it (then the file no longer
+    changes it), created it (then it is served although no file names it) or deleted it
+    (a tombstone: ``settings`` are the last ones it had)."""
+
+    settings: MediaStreamConfig
+    edited: bool = False
+    created: bool = False
+    deleted: bool = False
+
+    @property
+    def live(self) -> MediaStreamConfig | None:
+        """The settings, unless the stream was deleted."""
+        return None if self.deleted else self.settings
 
 
 def _key(tenant: str, stream_id: str) -> str:
     return tenant_prefix(tenant) + "stream:" + stream_id
 
 
-def _dump(stream: MediaStreamConfig, *, edited: bool) -> str:
-    return json.dumps({"edited": edited, "settings": stream.model_dump(mode="json")})
+def _member(tenant: str, stream_id: str) -> str:
+    return f"{tenant}|{stream_id}"
 
 
-def _load(raw: str) -> tuple[MediaStreamConfig, bool]:
-    data = json.loads(raw)
-    return MediaStreamConfig.model_validate(data["settings"]), bool(data.get("edited"))
+def _load(raw: object) -> StoredStream | None:
+    return StoredStream.model_validate_json(str(raw)) if raw else None
 
 
 class StreamStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
 
+    async def record(self, tenant: str, stream_id: str) -> StoredStream | None:
+        return _load(await self._r.get(_key(tenant, stream_id)))
+
     async def get(self, tenant: str, stream_id: str) -> MediaStreamConfig | None:
-        raw = await self._r.get(_key(tenant, stream_id))
-        return _load(str(raw))[0] if raw else None
+        """The stored settings; None when the stream is not stored or was deleted."""
+        found = await self.record(tenant, stream_id)
+        return found.live if found is not None else None
 
     async def is_edited(self, tenant: str, stream_id: str) -> bool:
-        raw = await self._r.get(_key(tenant, stream_id))
-        return _load(str(raw))[1] if raw else False
+        found = await self.record(tenant, stream_id)
+        return found.edited if found is not None else False
 
-    async def load(self, tenant: str, stream_ids: Iterable[str]) -> dict[str, MediaStreamConfig]:
-        """The stored settings of the given streams (those in the store)."""
-        ids = list(stream_ids)
-        if not ids:
-            return {}
-        raws = await self._r.mget([_key(tenant, i) for i in ids])
-        return {i: _load(str(raw))[0] for i, raw in zip(ids, raws, strict=True) if raw}
+    async def records(
+        self, also: Iterable[tuple[str, str]] = ()
+    ) -> dict[tuple[str, str], StoredStream]:
+        """Every record, by (tenant, stream id): those in the id set, and those of ``also``
+        (streams of a file stored before the id set existed)."""
+        pairs = set(also)
+        for member in await self._r.smembers(IDS_KEY):
+            tenant, _, stream_id = str(member).partition("|")
+            pairs.add((tenant, stream_id))
+        ordered = sorted(pairs)
+        found: dict[tuple[str, str], StoredStream] = {}
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            raws = await self._r.mget([_key(t, s) for t, s in chunk])
+            for pair, raw in zip(chunk, raws, strict=True):
+                record = _load(raw)
+                if record is not None:
+                    found[pair] = record
+        return found
 
     async def version(self) -> int:
         return int(await self._r.get(VERSION_KEY) or 0)
 
     async def seed(self, tenant: str, stream: MediaStreamConfig) -> bool:
-        """Write the configuration file's settings unless an admin edited the stream.
-
-        True when the stored settings changed."""
+        """Write the configuration file's settings unless an admin edited (or created, or
+        deleted) the stream. True when the stored settings changed."""
         key = _key(tenant, stream.id)
         async with self._r.pipeline(transaction=True) as pipe:
             await pipe.watch(key)
-            raw = await pipe.get(key)
-            if raw:
-                current, edited = _load(str(raw))
-                if edited or current == stream:
-                    return False
+            current = _load(await pipe.get(key))
+            if current is not None and (current.edited or current.live == stream):
+                return False
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(key, _dump(stream, edited=False))
+            pipe.set(key, StoredStream(settings=stream).model_dump_json())
+            pipe.sadd(IDS_KEY, _member(tenant, stream.id))
             pipe.incr(VERSION_KEY)
             try:
                 await pipe.execute()
@@ -90,29 +132,86 @@ class StreamStore:
         self, tenant: str, stream: MediaStreamConfig, *, expected: MediaStreamConfig | None = None
     ) -> None:
         """An admin's edit. With ``expected``, written only while the stored settings still
-        equal it (compared and written in one transaction): else ``StaleObject``."""
+        equal it (compared and written in one transaction): else ``StaleObject``. A deleted
+        stream is not brought back by an edit: ``NotFoundError``."""
         key = _key(tenant, stream.id)
         async with self._r.pipeline(transaction=True) as pipe:
             await pipe.watch(key)
-            raw = await pipe.get(key)
-            previous = _load(str(raw))[0] if raw else None
-            if expected is not None and previous != expected:
-                raise StaleObject("the media stream changed since it was read")
+            previous = _load(await pipe.get(key))
+            if previous is not None and previous.deleted:
+                raise NotFoundError(f"media stream {stream.id!r} was deleted")
+            if expected is not None and (previous.live if previous else None) != expected:
+                raise StaleObject(CHANGED_SINCE_READ)
+            created = previous.created if previous is not None else False
+            record = StoredStream(settings=stream, edited=True, created=created)
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(key, _dump(stream, edited=True))
+            pipe.set(key, record.model_dump_json())
+            pipe.sadd(IDS_KEY, _member(tenant, stream.id))
             pipe.incr(VERSION_KEY)
             try:
                 await pipe.execute()
             except WatchError:
                 if expected is not None:
-                    raise StaleObject("the media stream changed since it was read") from None
+                    raise StaleObject(CHANGED_SINCE_READ) from None
                 return await self.put(tenant, stream)
         await self._announce(tenant, stream.id)
+
+    async def create(self, tenant: str, stream: MediaStreamConfig, *, taken: bool) -> None:
+        """An admin's new stream; ``ConflictError`` when ``taken`` (the caller serves a stream
+        of that id) or another admin created one of that id meanwhile. It replaces a
+        tombstone, and the stored settings of a stream the file no longer names."""
+        key = _key(tenant, stream.id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            await pipe.watch(key)
+            previous = _load(await pipe.get(key))
+            if taken or (previous is not None and previous.created and not previous.deleted):
+                raise ConflictError("conflict", f"media stream {stream.id!r} exists")
+            record = StoredStream(settings=stream, edited=True, created=True)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(key, record.model_dump_json())
+            pipe.sadd(IDS_KEY, _member(tenant, stream.id))
+            pipe.incr(VERSION_KEY)
+            try:
+                await pipe.execute()
+            except WatchError:
+                return await self.create(tenant, stream, taken=taken)
+        await self._announce(tenant, stream.id)
+
+    async def delete(
+        self, tenant: str, served: MediaStreamConfig, *, checked: bool = False
+    ) -> StoredStream:
+        """An admin's deletion of the stream the caller serves as ``served``: its record
+        becomes a tombstone, which is answered. With ``checked``, only while the stored
+        settings still equal ``served`` (else ``StaleObject``); ``NotFoundError`` when it is
+        deleted already."""
+        key = _key(tenant, served.id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            await pipe.watch(key)
+            previous = _load(await pipe.get(key))
+            if previous is not None and previous.deleted:
+                raise NotFoundError(f"media stream {served.id!r} was deleted")
+            # Not stored yet (a file's stream before its first seeding): the caller's view.
+            last = previous.settings if previous is not None else served
+            if checked and last != served:
+                raise StaleObject(CHANGED_SINCE_READ)
+            tombstone = StoredStream(settings=last, edited=True, deleted=True)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(key, tombstone.model_dump_json())
+            pipe.sadd(IDS_KEY, _member(tenant, served.id))
+            pipe.incr(VERSION_KEY)
+            try:
+                await pipe.execute()
+            except WatchError:
+                if checked:
+                    raise StaleObject(CHANGED_SINCE_READ) from None
+                return await self.delete(tenant, served)
+        await self._announce(tenant, served.id)
+        return tombstone
 
     async def _announce(self, tenant: str, stream_id: str) -> None:
         # Best effort: a lost announcement costs one poll of the version key.
         with contextlib.suppress(RedisError):
-            await self._r.publish(CHANGES_CHANNEL, f"{tenant}|{stream_id}")
+            await self._r.publish(CHANGES_CHANNEL, _member(tenant, stream_id))
 
     def follower(self, check: Callable[[], Awaitable[object]]) -> Follower:
         """Runs ``check`` on every announced change and every tick once started."""

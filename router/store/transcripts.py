@@ -129,6 +129,24 @@ class TranscriptStore:
             page=tuple(found[offset : offset + limit]), total=len(found), truncated=truncated
         )
 
+    async def open_in_stream(self, tenant: str, stream: str) -> int:
+        """How many sessions of ``stream`` are not closed (every session of the stream is
+        read, newest first, ``_CHUNK`` at a time: no search bound applies)."""
+        key = tenant_prefix(tenant) + "sx:s:" + stream
+        p = tenant_prefix(tenant) + "s:"
+        count = start = 0
+        try:
+            while ids := [str(i) for i in await self._r.zrevrange(key, start, start + _CHUNK - 1)]:
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for sid in ids:
+                        pipe.hget(p + sid, "state")
+                    states = await pipe.execute()
+                count += sum(1 for state in states if state is not None and state != "closed")
+                start += _CHUNK
+        except RedisError as exc:
+            raise StoreError(f"cannot count the sessions of {stream!r}: {exc}") from exc
+        return count
+
     async def _members(self, key: str, ids: list[str]) -> list[str]:
         kept: list[str] = []
         for start in range(0, len(ids), _CHUNK):

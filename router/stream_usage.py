@@ -1,0 +1,47 @@
+"""What still uses a media stream, so deleting it would strand data: ``deletion_refusal``.
+
+A stream may be deleted only when nothing depends on it any more:
+
+- no conversation of the stream is open (every state but closed): it would lose the settings
+  its replies, transfers and closes go by;
+- no integration account feeds it and no CPaaS number is assigned to it: their customers'
+  next messages would have nowhere to go.
+
+The admin closes the conversations, and points the accounts and numbers elsewhere (or
+deletes them) first. The answer names what is in the way.
+"""
+
+from __future__ import annotations
+
+from channels.cpaas import StreamTarget
+from router.store import RedisStore
+
+
+def _listed(kind: str, ids: list[str]) -> str:
+    shown = ", ".join(repr(i) for i in ids[:5]) + (", …" if len(ids) > 5 else "")
+    return f"{kind} {shown}"
+
+
+async def deletion_refusal(store: RedisStore, tenant: str, stream_id: str) -> str | None:
+    """Why ``stream_id`` cannot be deleted now, or None when it can."""
+    accounts = [a.id for a in await store.accounts.list(tenant) if a.stream == stream_id]
+    numbers = [
+        n.number
+        for n in await store.cpaas.numbers(tenant)
+        if isinstance(n.target, StreamTarget) and n.target.stream == stream_id
+    ]
+    users = []
+    if accounts:
+        users.append(_listed("integration account(s)", accounts))
+    if numbers:
+        users.append(_listed("number(s)", numbers))
+    if users:
+        return (
+            f"media stream {stream_id!r} still receives messages from "
+            + " and ".join(users)
+            + ": assign them to another stream or delete them first"
+        )
+    live = await store.transcripts.open_in_stream(tenant, stream_id)
+    if live:
+        return f"media stream {stream_id!r} has {live} open conversation(s): close them first"
+    return None
