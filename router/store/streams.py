@@ -25,7 +25,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from router.config import MediaStreamConfig
 from router.errors import ConflictError, NotFoundError
@@ -33,6 +34,7 @@ from router.models import Frozen
 from router.store.base import tenant_prefix
 from router.store.follower import Follower
 from router.store.named import StaleObject
+from router.store.optimistic import watched
 
 VERSION_KEY = "sb:streams:version"
 CHANGES_CHANNEL = "sb:streams"
@@ -111,22 +113,13 @@ class StreamStore:
     async def seed(self, tenant: str, stream: MediaStreamConfig) -> bool:
         """Write the configuration file's settings unless an admin edited (or created, or
         deleted) the stream. True when the stored settings changed."""
-        key = _key(tenant, stream.id)
-        async with self._r.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            current = _load(await pipe.get(key))
+
+        def decide(current: StoredStream | None) -> StoredStream | None:
             if current is not None and (current.edited or current.live == stream):
-                return False
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(key, StoredStream(settings=stream).model_dump_json())
-            pipe.sadd(IDS_KEY, _member(tenant, stream.id))
-            pipe.incr(VERSION_KEY)
-            try:
-                await pipe.execute()
-            except WatchError:
-                return await self.seed(tenant, stream)  # someone wrote it: decide again
-        await self._announce(tenant, stream.id)
-        return True
+                return None
+            return StoredStream(settings=stream)
+
+        return await self._write(tenant, stream.id, decide) is not None
 
     async def put(
         self, tenant: str, stream: MediaStreamConfig, *, expected: MediaStreamConfig | None = None
@@ -134,48 +127,28 @@ class StreamStore:
         """An admin's edit. With ``expected``, written only while the stored settings still
         equal it (compared and written in one transaction): else ``StaleObject``. A deleted
         stream is not brought back by an edit: ``NotFoundError``."""
-        key = _key(tenant, stream.id)
-        async with self._r.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            previous = _load(await pipe.get(key))
+
+        def decide(previous: StoredStream | None) -> StoredStream:
             if previous is not None and previous.deleted:
                 raise NotFoundError(f"media stream {stream.id!r} was deleted")
             if expected is not None and (previous.live if previous else None) != expected:
                 raise StaleObject(CHANGED_SINCE_READ)
             created = previous.created if previous is not None else False
-            record = StoredStream(settings=stream, edited=True, created=created)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(key, record.model_dump_json())
-            pipe.sadd(IDS_KEY, _member(tenant, stream.id))
-            pipe.incr(VERSION_KEY)
-            try:
-                await pipe.execute()
-            except WatchError:
-                if expected is not None:
-                    raise StaleObject(CHANGED_SINCE_READ) from None
-                return await self.put(tenant, stream)
-        await self._announce(tenant, stream.id)
+            return StoredStream(settings=stream, edited=True, created=created)
+
+        await self._write(tenant, stream.id, decide)
 
     async def create(self, tenant: str, stream: MediaStreamConfig, *, taken: bool) -> None:
         """An admin's new stream; ``ConflictError`` when ``taken`` (the caller serves a stream
         of that id) or another admin created one of that id meanwhile. It replaces a
         tombstone, and the stored settings of a stream the file no longer names."""
-        key = _key(tenant, stream.id)
-        async with self._r.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            previous = _load(await pipe.get(key))
+
+        def decide(previous: StoredStream | None) -> StoredStream:
             if taken or (previous is not None and previous.created and not previous.deleted):
                 raise ConflictError("conflict", f"media stream {stream.id!r} exists")
-            record = StoredStream(settings=stream, edited=True, created=True)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(key, record.model_dump_json())
-            pipe.sadd(IDS_KEY, _member(tenant, stream.id))
-            pipe.incr(VERSION_KEY)
-            try:
-                await pipe.execute()
-            except WatchError:
-                return await self.create(tenant, stream, taken=taken)
-        await self._announce(tenant, stream.id)
+            return StoredStream(settings=stream, edited=True, created=True)
+
+        await self._write(tenant, stream.id, decide)
 
     async def delete(
         self, tenant: str, served: MediaStreamConfig, *, checked: bool = False
@@ -184,29 +157,45 @@ class StreamStore:
         becomes a tombstone, which is answered. With ``checked``, only while the stored
         settings still equal ``served`` (else ``StaleObject``); ``NotFoundError`` when it is
         deleted already."""
-        key = _key(tenant, served.id)
-        async with self._r.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            previous = _load(await pipe.get(key))
+
+        def decide(previous: StoredStream | None) -> StoredStream:
             if previous is not None and previous.deleted:
                 raise NotFoundError(f"media stream {served.id!r} was deleted")
             # Not stored yet (a file's stream before its first seeding): the caller's view.
             last = previous.settings if previous is not None else served
             if checked and last != served:
                 raise StaleObject(CHANGED_SINCE_READ)
-            tombstone = StoredStream(settings=last, edited=True, deleted=True)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(key, tombstone.model_dump_json())
-            pipe.sadd(IDS_KEY, _member(tenant, served.id))
-            pipe.incr(VERSION_KEY)
-            try:
-                await pipe.execute()
-            except WatchError:
-                if checked:
-                    raise StaleObject(CHANGED_SINCE_READ) from None
-                return await self.delete(tenant, served)
-        await self._announce(tenant, served.id)
+            return StoredStream(settings=last, edited=True, deleted=True)
+
+        tombstone = await self._write(tenant, served.id, decide)
+        assert tombstone is not None  # decide always answers a record
         return tombstone
+
+    async def _write(
+        self, tenant: str, stream_id: str,
+        decide: Callable[[StoredStream | None], StoredStream | None],
+    ) -> StoredStream | None:  # fmt: skip
+        """Write what ``decide`` makes of the stored record (None: leave it), with the id
+        and a new version, in one transaction; announced once written. When another writer
+        got in between, read and decide again (``router.store.optimistic``); an exception
+        from ``decide`` ends it with nothing written."""
+        key = _key(tenant, stream_id)
+
+        async def attempt(pipe: Pipeline) -> StoredStream | None:
+            record = decide(_load(await pipe.get(key)))
+            if record is None:
+                return None
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(key, record.model_dump_json())
+            pipe.sadd(IDS_KEY, _member(tenant, stream_id))
+            pipe.incr(VERSION_KEY)
+            await pipe.execute()
+            return record
+
+        record = await watched(self._r, [key], attempt)
+        if record is not None:
+            await self._announce(tenant, stream_id)
+        return record
 
     async def _announce(self, tenant: str, stream_id: str) -> None:
         # Best effort: a lost announcement costs one poll of the version key.
