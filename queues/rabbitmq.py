@@ -373,23 +373,7 @@ class RabbitBroker:
         """Best effort: written to the connection without a publisher confirm (none is
         asked for on this channel), not persistent, not ``mandatory`` (RabbitMQ drops it
         when no queue of that name exists). ``BrokerError`` when there is no connection."""
-        channel = self._channel(self._notifier)
-        if channel.is_closed:
-            raise BrokerError(f"notify {queue!r}: channel closed")
-        properties = to_properties(envelope, persistent=False)
-        try:
-            async with asyncio.timeout(self._timeout):  # bounds waiting for a reconnect
-                underlay = await channel.get_underlay_channel()
-                # Returns once the frames are written: no confirm is asked for here.
-                await underlay.basic_publish(
-                    envelope.body, routing_key=queue, properties=properties
-                )
-        except asyncio.CancelledError as exc:
-            if _cancelled_from_outside():
-                raise
-            raise BrokerError(f"notify {queue!r}: connection lost") from exc
-        except Exception as exc:
-            raise BrokerError(f"notify {queue!r}: {exc!r}") from exc
+        await self._send(self._notifier, queue, envelope, f"notify {queue!r}", persistent=False)
 
     async def subscribe(
         self, queue: str, handler: Handler, *, prefetch: int = 32
@@ -565,20 +549,31 @@ class RabbitBroker:
             await self._call(self._channel(self._topology).declare_queue(name, **kwargs))
 
     async def _publish(self, queue: str, envelope: Envelope, *, persistent: bool) -> None:
-        channel = self._channel(self._publisher)
-        if channel.is_closed:
-            raise BrokerError(f"publish to {queue!r} not confirmed: channel closed")
+        # ``mandatory`` on the confirming channel (``on_return_raises``): an unroutable
+        # message comes back as an error.
+        what = f"publish to {queue!r} not confirmed"
+        await self._send(
+            self._publisher, queue, envelope, what, persistent=persistent, mandatory=True
+        )
+
+    async def _send(
+        self, channel: AbstractRobustChannel | None, queue: str, envelope: Envelope, what: str,
+        *, persistent: bool, mandatory: bool = False,
+    ) -> None:  # fmt: skip
+        """Publish on ``channel``: returns once confirmed on the confirming channel, once
+        written on the others; ``BrokerError`` starting with ``what`` on any failure."""
+        robust = self._channel(channel)
+        if robust.is_closed:
+            raise BrokerError(f"{what}: channel closed")
         properties = to_properties(envelope, persistent=persistent)
         try:
             # The timeout also bounds waiting for a reconnect (aio-pika waits for it).
             async with asyncio.timeout(self._timeout):
                 # Straight to the channel underneath (what the default exchange's publish
-                # does, without building an aio-pika message first); it waits for the
-                # broker's confirm, and an unroutable message comes back as an error
-                # (``mandatory``, ``on_return_raises``).
-                underlay = await channel.get_underlay_channel()
+                # does, without building an aio-pika message first).
+                underlay = await robust.get_underlay_channel()
                 await underlay.basic_publish(
-                    envelope.body, routing_key=queue, properties=properties, mandatory=True
+                    envelope.body, routing_key=queue, properties=properties, mandatory=mandatory
                 )
         except asyncio.CancelledError as exc:
             if _cancelled_from_outside():
@@ -586,9 +581,9 @@ class RabbitBroker:
             # The connection or channel went away with the publish in flight: aiormq cancels
             # its pending confirm, which surfaces as a CancelledError although nobody
             # cancelled this task. The publish was not confirmed: say so to the caller.
-            raise BrokerError(f"publish to {queue!r} not confirmed: connection lost") from exc
+            raise BrokerError(f"{what}: connection lost") from exc
         except Exception as exc:
-            raise BrokerError(f"publish to {queue!r} not confirmed: {exc!r}") from exc
+            raise BrokerError(f"{what}: {exc!r}") from exc
 
     async def _publish_later(self, spec: QueueSpec, envelope: Envelope, delay: float) -> None:
         delay_ms = round(delay * 1000)
