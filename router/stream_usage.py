@@ -14,7 +14,9 @@ deletes them) first. The answer names what is in the way.
 from __future__ import annotations
 
 from channels.cpaas import StreamTarget
+from router.config import MediaStreamConfig
 from router.store import RedisStore
+from router.stream_settings import StreamSettings
 
 
 def _listed(kind: str, ids: list[str]) -> str:
@@ -45,3 +47,16 @@ async def deletion_refusal(store: RedisStore, tenant: str, stream_id: str) -> st
     if live:
         return f"media stream {stream_id!r} has {live} open conversation(s): close them first"
     return None
+
+
+async def delete_stream(
+    store: RedisStore, streams: StreamSettings, tenant: str, stream: MediaStreamConfig, *,
+    checked: bool,
+) -> str | None:  # fmt: skip
+    """Delete ``stream`` (its current settings) unless something still uses it: then the
+    reason, and nothing changed. ``StaleObject`` / ``NotFoundError`` as
+    ``StreamSettings.delete``. The API and the console both delete through here."""
+    refused = await deletion_refusal(store, tenant, stream.id)
+    if refused is None:
+        await streams.delete(tenant, stream, checked=checked)
+    return refused

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
+from router import stream_usage
 from router.api import principal_of
 from router.api_models import ApiModel, derived
 from router.config import MediaStreamConfig
@@ -37,7 +38,6 @@ from router.stream_settings import (
     render_preview,
     sample_next_open,
 )
-from router.stream_usage import deletion_refusal
 
 FIXED = ("id", "media")
 
@@ -188,16 +188,18 @@ async def delete_stream(request: web.Request) -> web.Response:
     blocked = precondition_failed(request, settings_etag(current))
     if blocked is not None:
         return blocked
-    refused = await deletion_refusal(rt.store, tenant, current.id)
-    if refused is not None:
-        return error_response(409, "conflict", refused, "stream_id")
+    streams = rt.conversations.streams
     try:
-        await rt.conversations.streams.delete(tenant, current, checked=names_version(request))
+        refused = await stream_usage.delete_stream(
+            rt.store, streams, tenant, current, checked=names_version(request)
+        )
     except StaleObject:
         stored = await rt.conversations.streams.store.get(tenant, current.id)
         return stale("media stream", settings_etag(stored or current))
     except NotFoundError:
         return error_response(404, "not_found", "no such media stream", "stream_id")
+    if refused is not None:
+        return error_response(409, "conflict", refused, "stream_id")
     return web.Response(status=204)
 
 

@@ -21,7 +21,7 @@ from router.admin.streams import admins_only, form_field, list_page, stream_of
 from router.errors import ConflictError, NotFoundError
 from router.keys import RUNTIME
 from router.stream_settings import StreamInvalid, parse_stream
-from router.stream_usage import deletion_refusal
+from router.stream_usage import delete_stream
 
 BASE = "/admin/media-streams"
 NEW_FIELDS = ("id", "name", "media", "queue")
@@ -80,11 +80,12 @@ async def delete(request: web.Request, session: AdminSession) -> web.StreamRespo
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     stream = stream_of(request, session)
-    refused = await deletion_refusal(rt.store, tenant, stream.id)
-    if refused is not None:
-        return _confirm(request, session, stream.id, refused, status=409)
     try:
-        await rt.conversations.streams.delete(tenant, stream, checked=False)
+        refused = await delete_stream(
+            rt.store, rt.conversations.streams, tenant, stream, checked=False
+        )
     except NotFoundError:
         raise web.HTTPNotFound(text="no such media stream") from None
+    if refused is not None:
+        return _confirm(request, session, stream.id, refused, status=409)
     raise web.HTTPSeeOther(f"{BASE}?deleted={stream.id}")
