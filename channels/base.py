@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import SecretStr
 
 from channels.errors import ChannelAuthError, ChannelError, PermanentSendError
 from router.models import ChannelKind, Frozen, Message, MessageStatus
@@ -51,7 +54,17 @@ class Resubscribed(Frozen):
     party_id: str
 
 
-InboundEvent = Message | StatusUpdate | Unsubscribed | Resubscribed
+class ReplyToken(Frozen):
+    """A provider's single-use handle for answering the remote party (LINE's reply token:
+    a reply with it is free, a push is not). Kept by the store until ``expires_at`` for the
+    next send to that party, whichever process makes it (``SupportsReplyTokens``)."""
+
+    party_id: str
+    token: SecretStr
+    expires_at: datetime
+
+
+InboundEvent = Message | StatusUpdate | Unsubscribed | Resubscribed | ReplyToken
 
 
 class SendReceipt(Frozen):
@@ -105,6 +118,8 @@ class Capabilities(Frozen):
     choices: bool = True
     # Provider rate limit for sends per account (per second); None = no limit enforced.
     sends_per_second: float | None = None
+    # Webhooks hand out ``ReplyToken``s and sends may use them (``SupportsReplyTokens``).
+    reply_tokens: bool = False
 
 
 class WebhookAnswer(Frozen):
@@ -152,6 +167,13 @@ class SupportsHandshake(Protocol):
 class SupportsWebhookRegistration(Protocol):
     async def set_webhook(self, url: str) -> ConnectionCheck:
         """Register ``url`` with the provider (Telegram, Viber, LINE)."""
+
+
+@runtime_checkable
+class SupportsReplyTokens(Protocol):
+    async def send_reply(self, message: Message, token: str) -> SendReceipt:
+        """``send``, answering with the party's latest ``ReplyToken`` (taken from the store,
+        so used once); falls back to ``send``'s way when the provider refuses the token."""
 
 
 @runtime_checkable

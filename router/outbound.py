@@ -17,7 +17,7 @@ from functools import partial
 from redis.exceptions import RedisError
 
 from channels import http
-from channels.base import ChannelAdapter, SendReceipt
+from channels.base import ChannelAdapter, SendReceipt, SupportsReplyTokens
 from channels.errors import (
     ChannelError,
     PermanentSendError,
@@ -146,7 +146,7 @@ class OutboundWorker:
             party=message.remote_party.id, consent=message.channel if consent else None,
             unreachable=adapter is not None and message.channel is not ChannelKind.WEBCHAT,
             per_second=adapter.capabilities.sends_per_second if adapter is not None else None,
-            outbox=outbox,
+            outbox=outbox, reply_token=adapter is not None and adapter.capabilities.reply_tokens,
         )  # fmt: skip
 
     async def deliver(self, work: OutboundWork, attempt: int = 1) -> None:
@@ -236,7 +236,10 @@ class OutboundWorker:
             wait = check.wait if route.adapter is not None else None
             await self._throttle(message.account, adapter.capabilities.sends_per_second, wait)
             progress.called = True
-            receipt = await adapter.send(message)
+            if check.reply_token is not None and isinstance(adapter, SupportsReplyTokens):
+                receipt = await adapter.send_reply(message, check.reply_token)
+            else:
+                receipt = await adapter.send(message)
         except RateLimited as exc:
             self.metrics.messages_out.labels(channel, "retry").inc()
             if attempt < MAX_ATTEMPTS:

@@ -13,6 +13,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from channels.base import (
+    ReplyToken,
     Resubscribed,
     StatusUpdate,
     SupportsHandshake,
@@ -137,12 +138,25 @@ async def media(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def keep_reply_token(rt: Runtime, tenant: str, account_id: str, event: ReplyToken) -> None:
+    """Keep the party's reply token for the next send to them, from any process. Not kept
+    (the store is unreachable): that send is pushed instead, so the webhook goes on."""
+    try:
+        await rt.store.deliveries.keep_reply_token(
+            tenant, account_id, event.party_id, event.token.get_secret_value(), event.expires_at
+        )
+    except (StoreError, RedisError):
+        log.warning("reply token not kept (store unavailable); the answer will be pushed")
+
+
 async def apply_event(
     rt: Runtime, tenant: str, account_id: str, event: Message | StatusUpdate | Unsubscribed
-    | Resubscribed,
+    | Resubscribed | ReplyToken,
 ) -> None:  # fmt: skip
     deliveries = rt.store.deliveries
-    if isinstance(event, Message):
+    if isinstance(event, ReplyToken):
+        await keep_reply_token(rt, tenant, account_id, event)
+    elif isinstance(event, Message):
         event = _sign_media(rt.secret, account_id, event)
         dedupe = f"{event.channel.value}:{account_id}:{event.provider_message_id}"
         try:

@@ -2,17 +2,18 @@
 
 Quirks handled: ``X-Line-Signature`` is base64 (not hex) HMAC-SHA256 of the raw body; the
 console's Verify sends a signed ``"events": []`` (answered 200). Replies are free but need the
-event's reply token (single use, about a minute): the latest token per chat is kept in this
-process (filled by ``parse``) and used once while younger than ``REPLY_TOKEN_TTL``; otherwise,
-or on ``400 {"message": "Invalid reply token"}``, the message is pushed (other processes always
-push). Pushes carry an ``X-Line-Retry-Key`` derived from our message id, so a broker retry of
-an already accepted push gets 409 with ``sentMessages`` instead of a duplicate. At most 5
-message objects per request; text split at 5000 UTF-16 units; https JPEG/PNG attachments as
-image messages, others as links; up to 13 choices of up to 20 characters as quick replies,
-else a numbered list. User media stored by LINE is fetched from the data API with the token
-(``fetch_media``); external media keeps its URL. No delivery receipts exist; ``unfollow``
-(blocked) marks the contact unreachable, ``follow`` reachable again; ``standby`` mode events
-(another module channel has chat control) are ignored.
+event's reply token (single use, about a minute): ``parse`` hands each one out as a
+``ReplyToken`` valid for ``REPLY_TOKEN_TTL``, the store keeps the latest per chat, and the next
+send to that chat takes it (``send_reply``), in whichever process sends; without one, or on
+``400 {"message": "Invalid reply token"}``, the message is pushed. Pushes carry an
+``X-Line-Retry-Key`` derived from our message id, so a broker retry of an already accepted
+push gets 409 with ``sentMessages`` instead of a duplicate. At most 5 message objects per
+request; text split at 5000 UTF-16 units; https JPEG/PNG attachments as image messages, others
+as links; up to 13 choices of up to 20 characters as quick replies, else a numbered list. User
+media stored by LINE is fetched from the data API with the token (``fetch_media``); external
+media keeps its URL. No delivery receipts exist; ``unfollow`` (blocked) marks the contact
+unreachable, ``follow`` reachable again; ``standby`` mode events (another module channel has
+chat control) are ignored.
 
 The webhook's vendor models, signature and normalization live in ``channels.line._wire``.
 """
@@ -21,10 +22,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -36,6 +36,7 @@ from channels.base import (
     CheckResult,
     ConnectionCheck,
     InboundEvent,
+    ReplyToken,
     Resubscribed,
     SendReceipt,
     Unsubscribed,
@@ -90,14 +91,12 @@ class LineAdapter:
     kind: ClassVar[ChannelKind] = ChannelKind.LINE
     # Reply/push: 2,000 requests per second per channel.
     capabilities: ClassVar[Capabilities] = Capabilities(
-        max_text_length=TEXT_LIMIT, sends_per_second=2000.0
+        max_text_length=TEXT_LIMIT, sends_per_second=2000.0, reply_tokens=True
     )
 
     def __init__(self, account: LineAccount, session: aiohttp.ClientSession) -> None:
         self.account = account
         self.session = session
-        # chat id -> (reply token, monotonic time received); each token is used at most once.
-        self._reply_tokens: dict[str, tuple[str, float]] = {}
 
     # -- webhook --------------------------------------------------------------------------
 
@@ -119,18 +118,21 @@ class LineAdapter:
         assert chat is not None
         if event.type == "unfollow":
             return [Unsubscribed(party_id=chat, reason="unfollowed")]
+        out: list[InboundEvent] = []
         if event.reply_token and not event.delivery_context.is_redelivery:
-            self._remember_token(chat, event.reply_token)
+            # First, so it is kept before the message is queued (and answered).
+            expires = datetime.now(UTC) + timedelta(seconds=REPLY_TOKEN_TTL)
+            out.append(ReplyToken(party_id=chat, token=event.reply_token, expires_at=expires))
         if event.type == "follow":
-            return [Resubscribed(party_id=chat)]
+            return [*out, Resubscribed(party_id=chat)]
         if event.type == "postback":
             if event.postback is None:
                 raise MalformedPayload("postback event without postback")
-            return [self._message(event, event.webhook_event_id, event.postback.data, ())]
+            return [*out, self._message(event, event.webhook_event_id, event.postback.data, ())]
         if event.message is None:
             raise MalformedPayload("message event without message")
         text, attachments = wire.content(event.message)
-        return [self._message(event, event.message.id, text, attachments)]
+        return [*out, self._message(event, event.message.id, text, attachments)]
 
     def _message(
         self,
@@ -151,21 +153,6 @@ class LineAdapter:
             provider_message_id=provider_id,
             created_at=datetime.fromtimestamp(event.timestamp / 1000, tz=UTC),
         )
-
-    # -- reply tokens ---------------------------------------------------------------------
-
-    def _remember_token(self, chat: str, token: str) -> None:
-        now = time.monotonic()
-        stale = [k for k, (_, at) in self._reply_tokens.items() if now - at >= REPLY_TOKEN_TTL]
-        for key in stale:
-            del self._reply_tokens[key]
-        self._reply_tokens[chat] = (token, now)
-
-    def _take_token(self, chat: str) -> str | None:
-        found = self._reply_tokens.pop(chat, None)
-        if found is None or time.monotonic() - found[1] >= REPLY_TOKEN_TTL:
-            return None
-        return found[0]
 
     # -- outbound -------------------------------------------------------------------------
 
@@ -204,6 +191,10 @@ class LineAdapter:
         return out
 
     async def send(self, message: Message) -> SendReceipt:
+        return await self.send_reply(message, None)
+
+    async def send_reply(self, message: Message, token: str | None) -> SendReceipt:
+        """The first request answers with ``token`` when there is one, the rest are pushed."""
         to = message.remote_party.id
         objects = self.render(message)
         if not objects:
@@ -211,8 +202,7 @@ class LineAdapter:
         ids: list[str] = []
         for index in range(0, len(objects), MESSAGES_PER_REQUEST):
             batch = objects[index : index + MESSAGES_PER_REQUEST]
-            token = self._take_token(to) if index == 0 else None
-            if token is not None:
+            if index == 0 and token is not None:
                 try:
                     ids += await self._post(
                         "/v2/bot/message/reply", {"replyToken": token, "messages": batch}

@@ -4,12 +4,14 @@ calls the provider, in one round trip.
 
 ``P pm:{account}:{provider id}`` -> ``{sid}|{seq}`` (status events name only the provider id);
 ``P st:{sid}`` hash seq -> ``{status}|{reason}``; ``P unr:{account}`` hash party -> reason;
+``P rt:{account}:{party}`` -> the party's latest reply token, until it expires (LINE);
 ``sb:rl:{account}:{second}`` sends to an account in that second (``throttle``).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -45,6 +47,7 @@ class SendCheck(Frozen):
     pair: PairState | None = None  # SMS: the pair's opt-out and block
     unreachable: str | None = None  # why the account cannot reach the party
     wait: float = 0.0  # how long the account's rate limit wants the send to wait
+    reply_token: str | None = None  # the party's reply token, now taken (used once)
 
 
 def _status(value: object) -> tuple[MessageStatus, str | None]:
@@ -63,9 +66,24 @@ def _count_send(pipe: Pipeline, account: str) -> float:
     return window + 1 - now
 
 
+def _reply_token_key(tenant: str, account: str, party: str) -> str:
+    return f"{tenant_prefix(tenant)}rt:{account}:{party}"
+
+
 class DeliveryStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
+
+    async def keep_reply_token(
+        self, tenant: str, account: str, party: str, token: str, expires_at: datetime
+    ) -> bool:
+        """Keep ``token`` as the party's latest reply token until ``expires_at`` (False: it
+        has expired already, nothing kept). The next ``check_send`` asking for it takes it."""
+        at_ms = int(expires_at.timestamp() * 1000)
+        if at_ms <= int(datetime.now(UTC).timestamp() * 1000):
+            return False
+        await self._r.set(_reply_token_key(tenant, account, party), token, pxat=at_ms)
+        return True
 
     async def record_sent(
         self, tenant: str, account: str, provider_ids: list[str], session_id: str, seq: int,
@@ -132,13 +150,15 @@ class DeliveryStore:
         self, tenant: str, session_id: str, seq: int | None, *, claim: SendClaim | None,
         account: str, party: str, consent: ChannelKind | None = None,
         unreachable: bool = False, per_second: float | None = None, outbox: str | None = None,
+        reply_token: bool = False,
     ) -> SendCheck:  # fmt: skip
         """Everything a send reads before the provider call, in one round trip: take the
         send ``claim`` (then read under it), the message's status, the pair's consent state
         (``consent``: its SMS channel), whether the account can reach the party, and a
         place in the account's rate-limit window (``per_second``; the place counts even
         when a check then stops the send, which only makes the limit stricter). Drops the
-        message's ``outbox`` timer (``router.store.filing.send_timer``): a delivery has it."""
+        message's ``outbox`` timer (``router.store.filing.send_timer``): a delivery has it.
+        ``reply_token``: take the party's reply token (``keep_reply_token``), if any."""
         p = tenant_prefix(tenant)
         async with self._r.pipeline(transaction=True) as pipe:
             if claim is not None:
@@ -154,19 +174,27 @@ class DeliveryStore:
                 wait = _count_send(pipe, account)
             if outbox is not None:
                 pipe.zrem(SCHED_KEY, outbox)
+            if reply_token:
+                pipe.getdel(_reply_token_key(tenant, account, party))
             replies = iter(await pipe.execute())
         claimed = bool(next(replies)) if claim is not None else True
         status = next(replies) if seq is not None else None
         pair = PairState.parse(*next(replies)) if consent is not None else None
         reason = next(replies) if unreachable else None
-        if per_second is not None and int(next(replies)) <= per_second:
-            wait = 0.0
+        if per_second is not None:
+            count, _ = next(replies), next(replies)  # INCR, EXPIRE
+            if int(count) <= per_second:
+                wait = 0.0
+        if outbox is not None:
+            next(replies)  # ZREM
+        token = next(replies) if reply_token else None
         return SendCheck(
             claimed=claimed,
             status=_status(status) if status is not None else None,
             pair=pair,
             unreachable=None if reason is None else str(reason),
             wait=wait,
+            reply_token=None if token is None else str(token),
         )
 
     async def set_unreachable(

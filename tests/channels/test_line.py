@@ -41,13 +41,21 @@ from linebot.v3.webhooks import (
     UserSource,
     VideoMessageContent,
 )
+from redis.exceptions import RedisError
 
 import router.outbound
 from channels import line as line_channel
 from queues import names
 from queues.memory import InMemoryBroker
-from router.models import Message
+from router.app import create_app
+from router.config import Config
+from router.keys import RUNTIME
+from router.models import Message, Sender, SenderKind
 from router.runtime import Runtime
+from router.settings import Settings
+from router.store import RedisStore
+from router.store.memory import MemoryRedis
+from tests.channels.conftest import channels_config
 from tests.channels.helpers import signature_failures
 from tests.clients import AgentClient, eventually
 from tests.fakes.line import AUTH_FAILED, FakeLine, sign
@@ -222,6 +230,64 @@ async def test_expired_or_old_reply_token_falls_back_to_push(
     await agent.reply(sid, "Still here.")
     await line.fake.wait_for("/v2/bot/message/push", 2)
     assert len(line.fake.calls("/reply")) == 1
+
+
+async def test_the_reply_token_serves_whichever_process_sends_the_answer(
+    line: Line,
+    agent: AgentClient,
+    aiohttp_client: Callable[[web.Application], Awaitable[TestClient[Any, Any]]],
+) -> None:
+    """The webhook reaches one process; the answer leaves through another one on the same
+    store (its own broker, adapters and outbound worker) and still uses the token, once."""
+    sid = await line.session(agent, "Hi")
+    (token,) = line.fake.reply_tokens
+    store = line.runtime.store.client
+    assert isinstance(store, MemoryRedis)
+    other_app = create_app(
+        Settings(tick_seconds=0.02, partitions=2), Config.parse(channels_config()),
+        store=RedisStore(MemoryRedis(keyspace=store.keyspace)), broker=InMemoryBroker(),
+    )  # fmt: skip
+    other: Runtime = (await aiohttp_client(other_app)).app[RUNTIME]
+    bot = Sender(kind=SenderKind.SYSTEM, name="Acme")
+    await other.conversations.send("acme", sid, sender=bot, text="From the other process")
+    (reply,) = await line.fake.wait_for("/v2/bot/message/reply")
+    assert reply.json() == {
+        "replyToken": token,
+        "messages": [{"type": "text", "text": "From the other process"}],
+    }
+    await line.wait_status(sid, "sent")
+    # Taken from the store: this process has no token left for the chat either.
+    await agent.reply(sid, "And from this one")
+    (push,) = await line.fake.wait_for("/v2/bot/message/push")
+    assert push.json()["messages"] == [{"type": "text", "text": "And from this one"}]
+
+
+async def test_a_redelivered_event_or_a_store_failure_keeps_no_token(
+    line: Line, agent: AgentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redelivery's token may be used up already; a token the store cannot keep is lost
+    but the message is not: both answers are pushed."""
+    sid = await line.session(agent, "Hi", token=False)
+    stale = line.fake.issue_reply_token()
+    again = MessageEvent(
+        type="message", reply_token=stale, message=TextMessageContent(
+            type="text", id=str(next(_ids)), quote_token="q", text="Again"
+        ), **_common(redelivery=True),
+    )  # fmt: skip
+    assert await line.post(payload(again)) == 200
+    await agent.expect("message", lambda f: f["message"]["text"] == "Again")
+
+    async def unreachable(*args: Any) -> bool:
+        raise RedisError("store down")
+
+    monkeypatch.setattr(line.runtime.store.deliveries, "keep_reply_token", unreachable)
+    fresh = line.fake.issue_reply_token()
+    assert await line.post(payload(text_event("Hello?", reply_token=fresh))) == 200
+    await agent.expect("message", lambda f: f["message"]["text"] == "Hello?")
+    await agent.reply(sid, "Pushed")
+    (push,) = await line.fake.wait_for("/v2/bot/message/push")
+    assert push.json()["messages"] == [{"type": "text", "text": "Pushed"}]
+    assert line.fake.calls("/reply") == []
 
 
 async def test_bad_or_missing_signature_is_refused_and_counted(

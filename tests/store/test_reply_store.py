@@ -4,7 +4,7 @@ same script, a send's reads in one round trip, and recording the send with its c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
@@ -174,6 +174,31 @@ class ReplyStoreContract(StoreFixtures):
         ]  # fmt: skip
         assert waits == [0.0, 0.0, 0.75]  # the third waits for the next second
         assert await desk.store.client.ttl(f"sb:rl:{ACCOUNT}:1000") == 2
+
+    async def test_a_send_takes_the_partys_latest_reply_token_once(self, desk: Desk) -> None:
+        deliveries = desk.store.deliveries
+        soon = datetime.now(UTC) + timedelta(seconds=30)
+        assert await deliveries.keep_reply_token(TENANT, ACCOUNT, PARTY, "rt-1", soon)
+        assert await deliveries.keep_reply_token(TENANT, ACCOUNT, PARTY, "rt-2", soon)
+        assert await deliveries.keep_reply_token(TENANT, ACCOUNT, "cust-2", "rt-other", soon)
+        key = f"sb:{TENANT}:rt:{ACCOUNT}:{PARTY}"
+        assert 0 < await desk.store.client.pttl(key) <= 30_000
+
+        async def check(*, take: bool) -> SendCheck:
+            # With every other read before it: the token's answer is the last one.
+            return await deliveries.check_send(
+                TENANT, "ses-1", 2, claim=claim(), account=ACCOUNT, party=PARTY,
+                consent=ChannelKind.SMS, unreachable=True, per_second=5,
+                outbox=send_timer(TENANT, "ses-1", 2, compliance=False), reply_token=take,
+            )  # fmt: skip
+
+        assert (await check(take=False)).reply_token is None  # not asked: left alone
+        assert (await check(take=True)).reply_token == "rt-2"  # the latest one
+        assert (await check(take=True)).reply_token is None  # used once
+        # An expired token is not kept at all.
+        gone = datetime.now(UTC) - timedelta(milliseconds=1)
+        assert not await deliveries.keep_reply_token(TENANT, ACCOUNT, PARTY, "old", gone)
+        assert await desk.store.client.exists(key) == 0
 
     async def test_recording_a_send_drops_its_claim_and_never_moves_a_status_back(
         self, desk: Desk
