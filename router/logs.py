@@ -10,13 +10,12 @@ bodies or secrets: the code logs ids, counts and reasons only.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -54,19 +53,34 @@ def current() -> str | None:
     return correlation_id.get()
 
 
-@contextlib.contextmanager
-def bound(cid: str | None = None, **fields: str | None) -> Iterator[str]:
-    """Within the block, log records carry ``cid`` (a new one if None) and ``fields``."""
-    cid = cid or correlation_id.get() or new_correlation_id()
-    token = correlation_id.set(cid)
-    merged = dict(_fields.get() or {})
-    merged.update({k: v for k, v in fields.items() if v})
-    ftoken = _fields.set(merged)
-    try:
-        yield cid
-    finally:
-        _fields.reset(ftoken)
-        correlation_id.reset(token)
+class bound:  # lower case: it is used like a function, ``with bound(...)``
+    """Within the block, log records carry ``cid`` (a new one if None) and ``fields``.
+
+    A plain class rather than a generator context manager: it is entered for every request
+    and every broker delivery."""
+
+    __slots__ = ("_cid", "_fields", "_ftoken", "_token")
+    _token: Token[str | None]
+    _ftoken: Token[dict[str, str] | None] | None
+
+    def __init__(self, cid: str | None = None, **fields: str | None) -> None:
+        self._cid = cid or correlation_id.get() or new_correlation_id()
+        self._fields = fields
+
+    def __enter__(self) -> str:
+        self._token = correlation_id.set(self._cid)
+        self._ftoken = None
+        extra = {k: v for k, v in self._fields.items() if v}
+        if extra:
+            merged = dict(_fields.get() or {})
+            merged.update(extra)
+            self._ftoken = _fields.set(merged)
+        return self._cid
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ftoken is not None:
+            _fields.reset(self._ftoken)
+        correlation_id.reset(self._token)
 
 
 def with_envelope(
