@@ -29,6 +29,13 @@ from router.store.named import StaleObject
 TYPES = ("facebook", "whatsapp", "line", "telegram", "viber", "vonage")
 
 
+def conflict_field(exc: ConflictError) -> str:
+    """The field a conflict on saving an account is about."""
+    if exc.code == "stream_deleted":
+        return "stream"
+    return "name" if "name" in exc.code else "id"
+
+
 def _check_stream(request: web.Request, tenant: str, account: IntegrationAccount) -> str | None:
     tenant_cfg = request.app[RUNTIME].config.tenant(tenant)
     if tenant_cfg is None or tenant_cfg.stream(account.stream) is None:
@@ -73,10 +80,13 @@ async def _save(
     problem = _check_stream(request, tenant, account)
     if problem:
         return error_response(400, "invalid", problem, "stream")
+    rt = request.app[RUNTIME]
+    # Not to a stream another admin is deleting this very moment (checked with the write).
+    requires = rt.conversations.streams.store.not_deleted(tenant, account.stream)
     try:
-        await request.app[RUNTIME].store.accounts.put(account, create=create, expected=expected)
+        await rt.store.accounts.put(account, create=create, expected=expected, requires=requires)
     except ConflictError as exc:
-        return error_response(409, exc.code, exc.message, "name" if "name" in exc.code else "id")
+        return error_response(409, exc.code, exc.message, conflict_field(exc))
     except StaleObject:
         return stale("integration account")
     return json_with_etag(account.public_view(), status=201 if create else 200)

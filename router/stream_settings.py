@@ -34,6 +34,7 @@ from router.errors import ConfigError, NotFoundError
 from router.hours import is_open, next_open, with_default_zone
 from router.models import Party
 from router.replies import check_template, render_reply
+from router.store.optimistic import Requirement
 from router.store.streams import StoredStream, StreamStore
 
 TEMPLATES = ("initial_reply", "after_hours_reply")
@@ -202,11 +203,16 @@ class StreamSettings:
             self._remember(tenant, StoredStream(settings=stream, edited=True, created=True))
         await self._wake_waiters()
 
-    async def delete(self, tenant: str, stream: MediaStreamConfig, *, checked: bool) -> None:
+    async def delete(
+        self, tenant: str, stream: MediaStreamConfig, *, checked: bool,
+        requires: Requirement | None = None,
+    ) -> None:  # fmt: skip
         """Delete the stream ``stream`` is the current settings of (with ``checked``, only
-        while they are still the stored ones: else ``StaleObject``)."""
+        while they are still the stored ones: else ``StaleObject``; ``requires``: what else
+        must hold, in the same transaction)."""
         async with self._lock:
-            self._remember(tenant, await self.store.delete(tenant, stream, checked=checked))
+            deleted = await self.store.delete(tenant, stream, checked=checked, requires=requires)
+            self._remember(tenant, deleted)
         await self._wake_waiters()
 
     async def refresh(self) -> None:

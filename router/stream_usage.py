@@ -16,6 +16,7 @@ from __future__ import annotations
 from channels.cpaas import StreamTarget
 from router.config import MediaStreamConfig
 from router.store import RedisStore
+from router.store.optimistic import Requirement
 from router.stream_settings import StreamSettings
 
 
@@ -49,14 +50,34 @@ async def deletion_refusal(store: RedisStore, tenant: str, stream_id: str) -> st
     return None
 
 
+class _InUse(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 async def delete_stream(
     store: RedisStore, streams: StreamSettings, tenant: str, stream: MediaStreamConfig, *,
     checked: bool,
 ) -> str | None:  # fmt: skip
     """Delete ``stream`` (its current settings) unless something still uses it: then the
     reason, and nothing changed. ``StaleObject`` / ``NotFoundError`` as
-    ``StreamSettings.delete``. The API and the console both delete through here."""
-    refused = await deletion_refusal(store, tenant, stream.id)
-    if refused is None:
-        await streams.delete(tenant, stream, checked=checked)
-    return refused
+    ``StreamSettings.delete``. The API and the console both delete through here.
+
+    The check and the deletion are one transaction that watches the integration accounts'
+    change counter: an account pointed at the stream meanwhile makes it check again (and an
+    account write checks the stream in its own transaction, ``StreamStore.not_deleted``)."""
+
+    async def unused() -> None:
+        refused = await deletion_refusal(store, tenant, stream.id)
+        if refused is not None:
+            raise _InUse(refused)
+
+    try:
+        await streams.delete(
+            tenant, stream, checked=checked,
+            requires=Requirement(keys=(store.accounts.version_key,), check=unused),
+        )  # fmt: skip
+    except _InUse as exc:
+        return exc.reason
+    return None

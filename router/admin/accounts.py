@@ -150,6 +150,9 @@ ACCOUNTS = AccountPages[IntegrationAccount](
     choices=_choices,
     problems=_problems,
     token_buttons=("verify_token",),
+    requires=lambda rt, account: rt.conversations.streams.store.not_deleted(
+        account.tenant, account.stream
+    ),
 )
 PAGES = ACCOUNTS.pages()
 test_connection = forms.tenant_admin_page(ACCOUNTS.test_connection)

@@ -28,6 +28,7 @@ from router.keys import RUNTIME
 from router.pages import render_page
 from router.runtime import Runtime
 from router.store.named import Named, NamedObjects, StaleObject
+from router.store.optimistic import Requirement
 
 FIXED = ("id", "tenant", "type")
 GENERATED = (
@@ -47,6 +48,10 @@ A = TypeVar("A", bound=TypedAccount)
 
 def _no_choices(rt: Runtime, tenant: str) -> Mapping[str, forms.Choices]:
     return {}
+
+
+def _no_requirement(rt: Runtime, account: Any) -> Requirement | None:
+    return None
 
 
 def _no_problems(rt: Runtime, account: Any) -> dict[str, str]:
@@ -76,6 +81,8 @@ class AccountPages(Generic[A]):
     choices: Callable[[Runtime, str], Mapping[str, forms.Choices]] = _no_choices
     problems: Callable[[Runtime, A], dict[str, str]] = _no_problems  # beyond the model's
     token_buttons: tuple[str, ...] = ()  # secrets with a "Generate random token" button
+    # What else a save must find in the store, checked with the write (its media stream).
+    requires: Callable[[Runtime, A], Requirement | None] = _no_requirement
 
     def fields_for(self, rt: Runtime, tenant: str, kind: str) -> list[forms.FormField]:
         model = self.models[kind]
@@ -233,11 +240,19 @@ class AccountPages(Generic[A]):
         if problems:
             return again(errors=problems, status=400)
         try:
-            await self.store(rt).put(account, create=current is None, expected=current)
+            await self.store(rt).put(
+                account,
+                create=current is None,
+                expected=current,
+                requires=self.requires(rt, account),
+            )
         except StaleObject:
             return await self._stale(request, session, kind, current)
         except ConflictError as exc:
-            return again(errors={"name" if "name" in exc.code else "": exc.message}, status=409)
+            field = (
+                "stream" if exc.code == "stream_deleted" else "name" if "name" in exc.code else ""
+            )
+            return again(errors={field: exc.message}, status=409)
         raise web.HTTPSeeOther(self.base)
 
     async def _stale(

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError, WatchError
 from router.errors import ConflictError
 from router.store.base import tenant_prefix
 from router.store.follower import Follower
+from router.store.optimistic import Requirement
 
 
 class Named(Protocol):
@@ -74,16 +75,23 @@ class NamedObjects(Generic[T]):
         found = [await self.get_in(tenant, object_id) for object_id in ids]
         return [f for f in found if f is not None]
 
-    async def put(self, obj: T, *, create: bool, expected: T | None = None) -> None:
+    async def put(
+        self, obj: T, *, create: bool, expected: T | None = None,
+        requires: Requirement | None = None,
+    ) -> None:  # fmt: skip
         """Create (id and name must be free) or replace an object of its tenant.
 
         With ``expected``, the replacement happens only while the stored object still equals
         it (compared and written in one transaction, under ``WATCH``): else ``StaleObject``.
+        ``requires``: what else must hold, checked under the same ``WATCH``.
         """
         p = tenant_prefix(obj.tenant)
         item, name = p + self._item + obj.id, p + self._name + obj.name
+        extra = requires.keys if requires is not None else ()
         async with self._r.pipeline(transaction=True) as pipe:
-            await pipe.watch(self._owner + obj.id, item, name)
+            await pipe.watch(self._owner + obj.id, item, name, *extra)
+            if requires is not None:
+                await requires.check()
             owner = await pipe.get(self._owner + obj.id)
             if owner is not None and (create or str(owner) != obj.tenant):
                 raise ConflictError("duplicate_id", f"{self._what} with id {obj.id!r} exists")
@@ -105,11 +113,9 @@ class NamedObjects(Generic[T]):
             try:
                 version = (await pipe.execute())[-1]
             except WatchError:
-                # Written by someone else in between: a blind replace retries, a checked
-                # one is stale by definition.
-                if expected is not None:
-                    raise StaleObject(f"the {self._what} changed since it was read") from None
-                return await self.put(obj, create=create)
+                # Written by someone else in between: read, compare and check again (a
+                # checked replacement of an object that did change is then stale).
+                return await self.put(obj, create=create, expected=expected, requires=requires)
         await self._announce(int(version))
 
     async def delete(self, tenant: str, object_id: str) -> bool:

@@ -8,6 +8,7 @@ pipelines implement ``WATCH`` the same way.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import redis.asyncio as aioredis
@@ -15,6 +16,17 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Something else in the store a write depends on (e.g. that its media stream is not
+    deleted): ``keys`` are watched with the write's own keys, and ``check`` runs after the
+    watch, raising when the write may not happen. A change to those keys before the write
+    makes the write read and check again."""
+
+    keys: tuple[str, ...]
+    check: Callable[[], Awaitable[None]]
 
 
 async def watched(

@@ -34,7 +34,7 @@ from router.models import Frozen
 from router.store.base import tenant_prefix
 from router.store.follower import Follower
 from router.store.named import StaleObject
-from router.store.optimistic import watched
+from router.store.optimistic import Requirement, watched
 
 VERSION_KEY = "sb:streams:version"
 CHANGES_CHANNEL = "sb:streams"
@@ -110,6 +110,19 @@ class StreamStore:
     async def version(self) -> int:
         return int(await self._r.get(VERSION_KEY) or 0)
 
+    def not_deleted(self, tenant: str, stream_id: str) -> Requirement:
+        """For a write that points something at the stream (an integration account): it
+        happens only while the stream is not deleted (``ConflictError`` ``stream_deleted``),
+        checked in the write's own transaction, so it never races a deletion."""
+        key = _key(tenant, stream_id)
+
+        async def check() -> None:
+            found = _load(await self._r.get(key))
+            if found is not None and found.deleted:
+                raise ConflictError("stream_deleted", f"media stream {stream_id!r} was deleted")
+
+        return Requirement(keys=(key,), check=check)
+
     async def seed(self, tenant: str, stream: MediaStreamConfig) -> bool:
         """Write the configuration file's settings unless an admin edited (or created, or
         deleted) the stream. True when the stored settings changed."""
@@ -151,12 +164,13 @@ class StreamStore:
         await self._write(tenant, stream.id, decide)
 
     async def delete(
-        self, tenant: str, served: MediaStreamConfig, *, checked: bool = False
-    ) -> StoredStream:
+        self, tenant: str, served: MediaStreamConfig, *, checked: bool = False,
+        requires: Requirement | None = None,
+    ) -> StoredStream:  # fmt: skip
         """An admin's deletion of the stream the caller serves as ``served``: its record
         becomes a tombstone, which is answered. With ``checked``, only while the stored
         settings still equal ``served`` (else ``StaleObject``); ``NotFoundError`` when it is
-        deleted already."""
+        deleted already. ``requires``: what else must hold, in the same transaction."""
 
         def decide(previous: StoredStream | None) -> StoredStream:
             if previous is not None and previous.deleted:
@@ -167,21 +181,24 @@ class StreamStore:
                 raise StaleObject(CHANGED_SINCE_READ)
             return StoredStream(settings=last, edited=True, deleted=True)
 
-        tombstone = await self._write(tenant, served.id, decide)
+        tombstone = await self._write(tenant, served.id, decide, requires)
         assert tombstone is not None  # decide always answers a record
         return tombstone
 
     async def _write(
         self, tenant: str, stream_id: str,
         decide: Callable[[StoredStream | None], StoredStream | None],
+        requires: Requirement | None = None,
     ) -> StoredStream | None:  # fmt: skip
         """Write what ``decide`` makes of the stored record (None: leave it), with the id
         and a new version, in one transaction; announced once written. When another writer
         got in between, read and decide again (``router.store.optimistic``); an exception
-        from ``decide`` ends it with nothing written."""
+        from ``decide`` or ``requires`` ends it with nothing written."""
         key = _key(tenant, stream_id)
 
         async def attempt(pipe: Pipeline) -> StoredStream | None:
+            if requires is not None:
+                await requires.check()
             record = decide(_load(await pipe.get(key)))
             if record is None:
                 return None
@@ -192,7 +209,8 @@ class StreamStore:
             await pipe.execute()
             return record
 
-        record = await watched(self._r, [key], attempt)
+        extra = requires.keys if requires is not None else ()
+        record = await watched(self._r, [key, *extra], attempt)
         if record is not None:
             await self._announce(tenant, stream_id)
         return record

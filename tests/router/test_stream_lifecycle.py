@@ -14,12 +14,15 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from channels.cpaas import CpaasNumber, StreamTarget
+from router import stream_usage
 from router.config import Config
 from router.keys import RUNTIME
 from router.provisioning import apply_config
 from router.runtime import Runtime
+from router.store import RedisStore
 from router.store.memory import MemoryRedis
 from router.store.memory.keyspace import Keyspace
+from router.store.optimistic import Requirement
 from tests.router.conftest import ConnectAgent, ConnectCustomer, session_of
 from tests.router.test_stream_editing import _two_runtimes, acme, bearer
 
@@ -396,3 +399,69 @@ async def test_an_edit_racing_a_deletion_elsewhere_is_404_and_does_not_bring_it_
     record = await runtime.conversations.streams.store.record("acme", "tg")
     assert record is not None
     assert record.deleted
+
+
+# -- deleting while an account is pointed at the stream -------------------------------------
+
+
+TG_ACCOUNT = {"type": "telegram", "name": "Acme TG", "stream": "tg", "token": "t0ken"}
+
+
+async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_deletion(
+    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another admin adds an account for the stream right after the deletion checked that
+    nothing uses it: the deletion checks again and is refused, naming the account."""
+    auth = await bearer(client)
+    checks: list[str | None] = []
+    original = stream_usage.deletion_refusal
+
+    async def racing(store: RedisStore, tenant: str, stream_id: str) -> str | None:
+        found = await original(store, tenant, stream_id)
+        checks.append(found)
+        if len(checks) == 1:
+            added = await client.post("/api/v1/integration-accounts", json=TG_ACCOUNT, headers=auth)
+            assert added.status == 201, await added.text()
+        return found
+
+    monkeypatch.setattr(stream_usage, "deletion_refusal", racing)
+    refused = await client.delete(f"{STREAMS}/tg", headers=auth)
+    assert refused.status == 409
+    assert "integration account(s)" in (await refused.json())["error"]["message"]
+    assert checks[0] is None  # nothing used it at first ...
+    assert checks[1] is not None  # ... and it was checked again after the account came
+    record = await runtime.conversations.streams.store.record("acme", "tg")
+    assert record is None or not record.deleted
+    assert "tg" in await _ids(client)
+
+
+async def test_an_account_saved_while_its_stream_is_deleted_elsewhere_is_refused(
+    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream is deleted (through another process) right after the account's save found
+    it there: the save checks again and answers 409, and no account is stored."""
+    store = runtime.conversations.streams.store
+    tg = runtime.conversations.streams.get("acme", "tg")
+    original = store.not_deleted
+    deleted: list[bool] = []
+
+    def racing(tenant: str, stream_id: str) -> Requirement:
+        requirement = original(tenant, stream_id)
+
+        async def check() -> None:
+            await requirement.check()  # the stream is there ...
+            if not deleted:  # ... and now another process deletes it
+                deleted.append(True)
+                await store.delete("acme", tg)
+
+        return Requirement(keys=requirement.keys, check=check)
+
+    monkeypatch.setattr(store, "not_deleted", racing)
+    auth = await bearer(client)
+    resp = await client.post("/api/v1/integration-accounts", json=TG_ACCOUNT, headers=auth)
+    assert resp.status == 409
+    error = (await resp.json())["error"]
+    assert error["code"] == "stream_deleted"
+    assert error["field"] == "stream"
+    listed = await client.get("/api/v1/integration-accounts", headers=auth)
+    assert (await listed.json())["items"] == []
