@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from router.admin import forms
-from router.admin.session import AdminSession, admin_page
-from router.admin.streams import admins_only, form_field, list_page, stream_of
+from router.admin.session import AdminSession
+from router.admin.streams import form_field, list_page, stream_of
 from router.errors import ConflictError, NotFoundError
 from router.keys import RUNTIME
 from router.stream_settings import StreamInvalid, parse_stream
@@ -27,10 +27,8 @@ BASE = "/admin/media-streams"
 NEW_FIELDS = ("id", "name", "media", "queue")
 
 
-@admin_page
+@forms.tenant_admin_page
 async def create(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     form = await request.post()
@@ -66,17 +64,13 @@ def _confirm(
     )
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return admins_only()
     return _confirm(request, session, stream_of(request, session).id)
 
 
-@admin_page
+@forms.tenant_admin_page
 async def delete(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     stream = stream_of(request, session)

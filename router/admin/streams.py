@@ -20,7 +20,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from router.admin.session import CSRF_FIELD, AdminSession, admin_page, forbidden
+from router.admin.forms import tenant_admin_page
+from router.admin.session import CSRF_FIELD, AdminSession
 from router.config import MediaStreamConfig
 from router.errors import NotFoundError
 from router.hours import WEEKDAYS, is_open, next_open
@@ -112,10 +113,6 @@ def _context(session: AdminSession, **extra: Any) -> dict[str, Any]:
     }
 
 
-def admins_only() -> web.Response:
-    return forbidden("only tenant admins manage media streams")
-
-
 def stream_of(request: web.Request, session: AdminSession) -> MediaStreamConfig:
     found = request.app[RUNTIME].conversations.streams.find(
         session.principal.tenant, request.match_info["stream_id"]
@@ -158,10 +155,8 @@ def list_page(
     return response
 
 
-@admin_page
+@tenant_admin_page
 async def index(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return admins_only()
     deleted = request.query.get("deleted", "")
     notice = f"Media stream {deleted!r} deleted." if deleted else ""
     return list_page(request, session, notice=notice)
@@ -331,10 +326,8 @@ def _form_page(
     return response
 
 
-@admin_page
+@tenant_admin_page
 async def edit_form(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return admins_only()
     stream = stream_of(request, session)
     notice = "Saved." if request.query.get("saved") else ""
     if request.query.get("created"):
@@ -348,10 +341,8 @@ async def edit_form(request: web.Request, session: AdminSession) -> web.StreamRe
     )  # fmt: skip
 
 
-@admin_page
+@tenant_admin_page
 async def update(request: web.Request, session: AdminSession) -> web.StreamResponse:
-    if not session.is_tenant_admin:
-        return admins_only()
     rt = request.app[RUNTIME]
     tenant = session.principal.tenant
     stream = stream_of(request, session)
@@ -397,12 +388,10 @@ def _stale(request: web.Request, session: AdminSession, current: MediaStreamConf
     )  # fmt: skip
 
 
-@admin_page
+@tenant_admin_page
 async def reply_preview(request: web.Request, session: AdminSession) -> web.StreamResponse:
     """The live preview (``stream-form.js``): the posted templates rendered with sample values,
     as JSON ``{"previews": {field: text}, "errors": {field: message}}``."""
-    if not session.is_tenant_admin:
-        return admins_only()
     stream = stream_of(request, session)
     form = await request.post()
     values = {
