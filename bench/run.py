@@ -116,11 +116,9 @@ def usage(pids: list[int]) -> dict[str, float]:
     return total
 
 
-def service_pids() -> list[int]:
+def service_pids(names: str = "beam.smp|redis-server") -> list[int]:
     """RabbitMQ's and Redis' processes on this machine (their CPU is part of each path)."""
-    found = subprocess.run(
-        ["pgrep", "-x", "beam.smp|redis-server"], capture_output=True, text=True, check=False
-    )
+    found = subprocess.run(["pgrep", "-x", names], capture_output=True, text=True, check=False)
     return [int(pid) for pid in found.stdout.split()]
 
 
@@ -209,6 +207,7 @@ def summarize(
         # machine runs (on a shared virtual machine, a lot).
         result["server_cpu_us_per_message"] = round(per_message("cpu") * 1e6)
         result["services_cpu_us_per_message"] = round(per_message("services_cpu") * 1e6)
+        result["rabbitmq_cpu_us_per_message"] = round(per_message("rabbitmq_cpu") * 1e6)
         result["server_syscalls_per_message"] = round(per_message("syscalls"), 1)
         result["server_switches_per_message"] = round(per_message("switches"), 2)
     if "memory_after" in readings:
@@ -243,6 +242,7 @@ async def run_load(
         if "phase" in msg:
             reading = usage(pids)
             reading["services_cpu"] = usage(service_pids())["cpu"]
+            reading["rabbitmq_cpu"] = usage(service_pids("beam.smp"))["cpu"]
             if redis_url:
                 reading["redis_bytes"] = await redis_memory(redis_url)
             readings[msg["phase"]] = reading

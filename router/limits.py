@@ -25,10 +25,9 @@ from redis.exceptions import RedisError
 
 from router.http_errors import error_response
 from router.store.base import script_source, tenant_prefix
+from router.store.batching import ScriptBatcher
 
 if TYPE_CHECKING:
-    from redis.commands.core import AsyncScript
-
     from router.metrics import Metrics
     from router.settings import Settings
 
@@ -118,19 +117,23 @@ class InboundLimiter:
     for itself further down the path)."""
 
     def __init__(
-        self, client: aioredis.Redis, *, tenant_limit: int, party_limit: int, window: float
-    ) -> None:
-        self._script: AsyncScript = client.register_script(script_source("rate_limit"))
+        self, client: aioredis.Redis, *, tenant_limit: int, party_limit: int, window: float,
+        batcher: ScriptBatcher | None = None,
+    ) -> None:  # fmt: skip
+        # ``batcher``: the store's, so a webhook's check shares the filings' round trips.
+        batcher = batcher if batcher is not None else ScriptBatcher(client)
+        self._script = batcher.register(script_source("rate_limit"))
         self.tenant_limit = tenant_limit
         self.party_limit = party_limit
         self.window_ms = max(1, int(window * 1000))
 
     @classmethod
-    def from_settings(cls, client: aioredis.Redis, settings: Settings) -> InboundLimiter | None:
+    def from_settings(cls, batcher: ScriptBatcher, settings: Settings) -> InboundLimiter | None:
         if not settings.tenant_messages_per_window and not settings.party_messages_per_window:
             return None
         return cls(
-            client,
+            batcher.client,
+            batcher=batcher,
             tenant_limit=settings.tenant_messages_per_window,
             party_limit=settings.party_messages_per_window,
             window=settings.rate_window_seconds,

@@ -93,7 +93,7 @@ class Runtime:
         )
         self.personal_inbox.alerter = self.alerter
         self.pipeline.personal = self.personal_inbox
-        self.pipeline.limiter = InboundLimiter.from_settings(self.store.client, self.settings)
+        self.pipeline.limiter = InboundLimiter.from_settings(self.store.batcher, self.settings)
         self.conversations.metrics = self.sockets.metrics = self.metrics
         self.bots = BotDesk(
             self.store, self.conversations, self.delivery, lambda: self.channels.session

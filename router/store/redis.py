@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from router.errors import StoreError
@@ -51,6 +50,7 @@ from router.store.base import (
     script_source,
     tenant_prefix,
 )
+from router.store.batching import BatchedScript, ScriptBatcher
 from router.store.bots import BotStore
 from router.store.consent import ConsentStore
 from router.store.cpaas import CpaasStore
@@ -111,8 +111,10 @@ class RedisStore:
         self.events = EventSubscriptionStore(client)
         self.transcripts = TranscriptStore(client)
         self.audit = AuditStore(client)
-        self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(script_source(name, lib=True)) for name in _SCRIPTS
+        # The scripts of one event-loop pass share a round trip (router.store.batching).
+        self.batcher = ScriptBatcher(client)
+        self._scripts: dict[str, BatchedScript] = {
+            name: self.batcher.register(script_source(name, lib=True)) for name in _SCRIPTS
         }
 
     @classmethod

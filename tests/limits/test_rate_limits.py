@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from router.limits import InboundLimiter, InboundRateLimited
 from router.runtime import Runtime
 from router.settings import Settings
+from router.store.batching import ScriptBatcher
 from router.store.memory import MemoryRedis
 from tests.clients import AgentClient, CustomerClient, eventually
 from tests.observability.harness import post, rejected, telegram_bot, update
@@ -76,10 +77,10 @@ async def test_limits_hold_across_processes_and_end_with_the_window(
 
 
 def test_zero_means_no_limit() -> None:
-    client = MemoryRedis()
+    batcher = ScriptBatcher(MemoryRedis())
     off = Settings(tenant_messages_per_window=0, party_messages_per_window=0)
-    assert InboundLimiter.from_settings(client, off) is None
-    assert InboundLimiter.from_settings(client, Settings()) is not None
+    assert InboundLimiter.from_settings(batcher, off) is None
+    assert InboundLimiter.from_settings(batcher, Settings()) is not None
 
 
 # -- through the entry points -----------------------------------------------------------
