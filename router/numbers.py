@@ -21,6 +21,7 @@ from channels.cpaas import (
     OptIn,
     OptInState,
     ProvisioningState,
+    StreamTarget,
     UserTarget,
 )
 from channels.errors import ChannelError, ProviderUnavailable, RateLimited
@@ -31,6 +32,7 @@ from router.errors import ConfigError, ConflictError, NotFoundError, RouterError
 from router.models import ChannelKind
 from router.personal_inbox import PersonalInbox, delivers
 from router.store import RedisStore
+from router.store.optimistic import Requirement
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +120,20 @@ class NumberService:
                 "opt_in": initial_opt_in(number, platform),
             }
         )
-        if not await self.store.inbox.create_number(number):
+        requires = self._stream_kept(number)
+        if not await self.store.inbox.create_number(number, requires=requires):
             raise ConflictError("number_in_use", f"the number {number.number} is already in use")
         self.start_provisioning(number, webhook_base.rstrip("/") + webhook_path(platform.id))
         await self.inbox.prompt(number)
         return number
+
+    def _stream_kept(self, number: CpaasNumber) -> Requirement | None:
+        """For a number pointed at a media stream: saved only while the stream is not
+        deleted (``ConflictError`` ``stream_deleted``), checked in the save's transaction."""
+        if not isinstance(number.target, StreamTarget):
+            return None
+        streams = self.conversations.streams.store
+        return streams.not_deleted(number.tenant, number.target.stream)
 
     def start_provisioning(self, number: CpaasNumber, url: str) -> None:
         key = (number.tenant, number.number)
@@ -200,8 +211,9 @@ class NumberService:
             return stored.model_copy(update=update)
 
         found = await self.store.inbox.update_number(
-            current.tenant, current.number, change, expected=expected
-        )
+            current.tenant, current.number, change, expected=expected,
+            requires=self._stream_kept(edited) if retarget else None,
+        )  # fmt: skip
         if found is None:
             raise NotFoundError(f"no number {current.number!r}")
         before, after = found

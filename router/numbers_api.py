@@ -189,7 +189,7 @@ async def create_number(request: web.Request) -> web.Response:
     try:
         created = await rt.numbers.create(number, platform, _webhook_base(request, rt))
     except ConflictError as exc:
-        return error_response(409, exc.code, exc.message, "number")
+        return error_response(409, exc.code, exc.message, _conflict_field(exc, "number"))
     except NotOnAccount as exc:
         return error_response(400, "not_on_account", str(exc), "number")
     except ChannelError as exc:
@@ -242,12 +242,18 @@ async def update_number(request: web.Request) -> web.Response:
     try:
         updated = await rt.numbers.update(current, edited, platform, expected=checked)
     except ConflictError as exc:
-        return error_response(409, exc.code, exc.message)
+        return error_response(409, exc.code, exc.message, _conflict_field(exc, None))
     except StaleObject:
         stored = await rt.store.cpaas.number(who.tenant, current.number)
         now = None if stored is None else etag_of(number_view(stored, platform, tenant))
         return stale("number", now)
     return json_with_etag(number_view(updated, platform, tenant))
+
+
+def _conflict_field(exc: ConflictError, otherwise: str | None) -> str | None:
+    """The field a save conflict is about: the target's stream when it was deleted while
+    the number was being saved (``StreamStore.not_deleted``)."""
+    return "target.stream" if exc.code == "stream_deleted" else otherwise
 
 
 def _fixed_field(current: CpaasNumber, body: dict[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from channels.cpaas import StreamTarget
 from router.config import MediaStreamConfig
 from router.store import RedisStore
+from router.store.cpaas import numbers_version_key
 from router.store.optimistic import Requirement
 from router.stream_settings import StreamSettings
 
@@ -64,19 +65,21 @@ async def delete_stream(
     reason, and nothing changed. ``StaleObject`` / ``NotFoundError`` as
     ``StreamSettings.delete``. The API and the console both delete through here.
 
-    The check and the deletion are one transaction that watches the integration accounts'
-    change counter: an account pointed at the stream meanwhile makes it check again (and an
-    account write checks the stream in its own transaction, ``StreamStore.not_deleted``)."""
+    The check and the deletion are one transaction that watches the change counters of the
+    integration accounts and of the tenant's numbers: an account or a number pointed at the
+    stream meanwhile makes it check again (and an account or number write checks the stream
+    in its own transaction, ``StreamStore.not_deleted``)."""
 
     async def unused() -> None:
         refused = await deletion_refusal(store, tenant, stream.id)
         if refused is not None:
             raise _InUse(refused)
 
+    watching = (store.accounts.version_key, numbers_version_key(tenant))
     try:
         await streams.delete(
             tenant, stream, checked=checked,
-            requires=Requirement(keys=(store.accounts.version_key,), check=unused),
+            requires=Requirement(keys=watching, check=unused),
         )  # fmt: skip
     except _InUse as exc:
         return exc.reason

@@ -251,7 +251,8 @@ async def create(request: web.Request, session: AdminSession) -> web.StreamRespo
     try:
         await rt.numbers.create(number, platform, public_base(request, rt.settings))
     except ConflictError as exc:
-        return again(errors={"number": exc.message}, status=409)
+        field = "stream" if exc.code == "stream_deleted" else "number"
+        return again(errors={field: exc.message}, status=409)
     except NotOnAccount as exc:
         return again(errors={"number": str(exc)}, status=400)
     except ChannelError as exc:
@@ -330,7 +331,8 @@ async def update(request: web.Request, session: AdminSession) -> web.StreamRespo
     try:
         await rt.numbers.update(current, edited, platform)
     except ConflictError as exc:
-        return again(errors={"": exc.message}, status=409)
+        field = "stream" if exc.code == "stream_deleted" else ""
+        return again(errors={field: exc.message}, status=409)
     raise web.HTTPSeeOther(f"{BASE}/{current.number}")
 
 

@@ -2,7 +2,9 @@
 
 Numbers are global (a phone number belongs to one tenant): ``sb:num:{number}`` -> tenant.
 Per tenant: ``P cpaas:{id}``, ``P nums`` / ``P num:{number}``, ``P alert:{id}`` (JSON), with a
-set of ids for each kind.
+set of ids for each kind. ``P nums:v`` counts the changes to the tenant's numbers: a
+transaction that must not race one (deleting a media stream a number could be pointed at)
+watches it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def _with_secrets(model: CpaasPlatform) -> str:
         for key, value in dict(verification).items()
     }
     return json.dumps(data, separators=(",", ":"))
+
+
+def numbers_version_key(tenant: str) -> str:
+    """The change counter of the tenant's numbers (every write of one increments it)."""
+    return tenant_prefix(tenant) + "nums:v"
 
 
 class CpaasStore:
@@ -85,6 +92,7 @@ class CpaasStore:
             pipe.set("sb:num:" + number.number, number.tenant)
             pipe.set(p + "num:" + number.number, number.model_dump_json())
             pipe.sadd(p + "nums", number.number)
+            pipe.incr(numbers_version_key(number.tenant))
             await pipe.execute()
 
     async def number(self, tenant: str, number: str) -> CpaasNumber | None:
@@ -102,7 +110,8 @@ class CpaasStore:
             pipe.delete(p + "num:" + number)
             pipe.srem(p + "nums", number)
             pipe.delete("sb:num:" + number)
-            removed, _, _ = await pipe.execute()
+            pipe.incr(numbers_version_key(tenant))
+            removed, *_ = await pipe.execute()
         return bool(removed)
 
     # -- alert recipients -----------------------------------------------------------------

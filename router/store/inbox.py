@@ -17,11 +17,13 @@ from redis.exceptions import RedisError
 from channels.cpaas import CpaasNumber
 from router.errors import StoreError
 from router.store.base import script_source, tenant_prefix
+from router.store.cpaas import numbers_version_key
 from router.store.named import StaleObject
-from router.store.optimistic import watched
+from router.store.optimistic import Requirement, watched
 
 # ARGV: 1 global number key, 2 tenant's number key, 3 tenant's number set, 4 tenant,
-#       5 number, 6 number json. A number belongs to one tenant, and is created once.
+#       5 number, 6 number json, 7 the tenant's numbers' change counter. A number belongs to
+#       one tenant, and is created once.
 CREATE_NUMBER_SCRIPT = """
 local holder = redis.call("GET", ARGV[1])
 if holder and holder ~= ARGV[4] then return 0 end
@@ -29,6 +31,7 @@ if redis.call("EXISTS", ARGV[2]) == 1 then return 0 end
 redis.call("SET", ARGV[1], ARGV[4])
 redis.call("SET", ARGV[2], ARGV[6])
 redis.call("SADD", ARGV[3], ARGV[5])
+redis.call("INCR", ARGV[7])
 return 1
 """
 
@@ -74,32 +77,50 @@ class InboxStore:
             raise StoreError(f"store script delete_session failed: {exc}") from exc
         return str(r[0])
 
-    async def create_number(self, number: CpaasNumber) -> bool:
-        """Store a new number; False when it exists already (in this or another tenant)."""
+    async def create_number(
+        self, number: CpaasNumber, *, requires: Requirement | None = None
+    ) -> bool:
+        """Store a new number; False when it exists already (in this or another tenant).
+        ``requires``: checked in the same transaction (e.g. that the number's media stream is
+        not deleted), which is made again when its keys changed meanwhile."""
         p = tenant_prefix(number.tenant)
         args = [
             "sb:num:" + number.number, p + "num:" + number.number, p + "nums", number.tenant,
-            number.number, number.model_dump_json(),
+            number.number, number.model_dump_json(), numbers_version_key(number.tenant),
         ]  # fmt: skip
         try:
-            return bool(await self._create(args=args))
+            if requires is None:
+                return bool(await self._create(args=args))
+
+            async def attempt(pipe: Pipeline) -> bool:
+                await requires.check()
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.eval(CREATE_NUMBER_SCRIPT, 0, *args)
+                (created,) = await pipe.execute()
+                return bool(created)
+
+            return await watched(self._r, requires.keys, attempt)
         except RedisError as exc:
             raise StoreError(f"cannot create number: {exc}") from exc
 
     async def update_number(
         self, tenant: str, number: str, change: Callable[[CpaasNumber], CpaasNumber | None],
-        *, expected: CpaasNumber | None = None,
+        *, expected: CpaasNumber | None = None, requires: Requirement | None = None,
     ) -> tuple[CpaasNumber, CpaasNumber] | None:  # fmt: skip
         """Read-modify-write one number atomically (optimistic, retried on conflict).
 
         ``change`` gets the stored number and returns the new one (``None``: leave it).
         Returns (before, after), or ``None`` when the number does not exist. With
         ``expected``, the change is made only while the stored number still equals it
-        (compared and written in one transaction): else ``StaleObject``.
+        (compared and written in one transaction): else ``StaleObject``. ``requires`` is
+        checked in the same transaction, before ``change`` is applied (e.g. that the media
+        stream the number is pointed at is not deleted).
         """
         key = tenant_prefix(tenant) + "num:" + number
 
         async def attempt(pipe: Pipeline) -> tuple[CpaasNumber, CpaasNumber] | None:
+            if requires is not None:
+                await requires.check()
             raw = await pipe.get(key)
             before = None if raw is None else CpaasNumber.model_validate_json(raw)
             if expected is not None and before != expected:
@@ -111,7 +132,9 @@ class InboxStore:
                 return before, before
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(key, after.model_dump_json())
+            pipe.incr(numbers_version_key(tenant))
             await pipe.execute()
             return before, after
 
-        return await watched(self._r, [key], attempt)
+        keys = [key, *requires.keys] if requires is not None else [key]
+        return await watched(self._r, keys, attempt)

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from channels.cpaas import CpaasNumber, StreamTarget
 from router import stream_usage
 from router.config import Config
+from router.errors import ConflictError
 from router.keys import RUNTIME
 from router.provisioning import apply_config
 from router.runtime import Runtime
@@ -465,3 +466,85 @@ async def test_an_account_saved_while_its_stream_is_deleted_elsewhere_is_refused
     assert error["field"] == "stream"
     listed = await client.get("/api/v1/integration-accounts", headers=auth)
     assert (await listed.json())["items"] == []
+
+
+# -- deleting while a number is pointed at the stream ---------------------------------------
+
+
+def _sms_number(stream: str) -> CpaasNumber:
+    return CpaasNumber(number="2125550100", tenant="acme", platform="p",
+                       target=StreamTarget(stream=stream))  # fmt: skip
+
+
+async def test_a_number_pointed_at_the_stream_during_its_deletion_stops_the_deletion(
+    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another admin assigns a number to the stream right after the deletion checked that
+    nothing uses it: the deletion checks again and is refused, naming the number."""
+    auth = await bearer(client)
+    assert (await _create(client, {"id": "sms", "media": "sms", "queue": "support"})).status == 201
+    checks: list[str | None] = []
+    original = stream_usage.deletion_refusal
+
+    async def racing(store: RedisStore, tenant: str, stream_id: str) -> str | None:
+        found = await original(store, tenant, stream_id)
+        checks.append(found)
+        if len(checks) == 1:
+            assert await runtime.store.inbox.create_number(_sms_number("sms"))
+        return found
+
+    monkeypatch.setattr(stream_usage, "deletion_refusal", racing)
+    refused = await client.delete(f"{STREAMS}/sms", headers=auth)
+    assert refused.status == 409
+    assert "number(s) '2125550100'" in (await refused.json())["error"]["message"]
+    assert checks[0] is None
+    assert checks[1] is not None
+    assert "sms" in await _ids(client)
+
+
+async def test_a_number_saved_while_its_stream_is_deleted_elsewhere_is_refused(
+    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream is deleted (through another process) right after a number's save found it
+    there: the save checks again and is refused with ``stream_deleted``, and nothing of the
+    number changes (a new one is not stored, an existing one keeps its stream)."""
+    for stream_id in ("sms", "sms2", "sms3"):
+        body = {"id": stream_id, "media": "sms", "queue": "support"}
+        assert (await _create(client, body)).status == 201
+    store = runtime.conversations.streams.store
+    original = store.not_deleted
+    deleting: list[str] = []
+
+    def racing(tenant: str, stream_id: str) -> Requirement:
+        requirement = original(tenant, stream_id)
+
+        async def check() -> None:
+            await requirement.check()  # the stream is there ...
+            if stream_id not in deleting:  # ... and now another process deletes it
+                deleting.append(stream_id)
+                await store.delete("acme", runtime.conversations.streams.get("acme", stream_id))
+
+        return Requirement(keys=requirement.keys, check=check)
+
+    monkeypatch.setattr(store, "not_deleted", racing)
+    number = _sms_number("sms")
+    with pytest.raises(ConflictError) as created:
+        await runtime.store.inbox.create_number(number, requires=store.not_deleted("acme", "sms"))
+    assert created.value.code == "stream_deleted"
+    assert deleting == ["sms"]
+    assert await runtime.store.cpaas.number("acme", number.number) is None
+
+    stored = number.model_copy(update={"target": StreamTarget(stream="sms2")})
+    assert await runtime.store.inbox.create_number(stored)
+    moved = await client.patch(
+        f"/api/v1/numbers/{number.number}", json={"target": {"kind": "stream", "stream": "sms3"}},
+        headers=await bearer(client),
+    )  # fmt: skip
+    assert moved.status == 409, await moved.text()
+    error = (await moved.json())["error"]
+    assert error["code"] == "stream_deleted"
+    assert error["field"] == "target.stream"
+    assert deleting == ["sms", "sms3"]
+    kept = await runtime.store.cpaas.number("acme", number.number)
+    assert kept is not None
+    assert kept.target == StreamTarget(stream="sms2")

@@ -123,7 +123,8 @@ def claim(signature: str, hold: int | str, expect: Outcome) -> Run:
 
 def number(tenant: str, expect: Outcome) -> Run:
     p = f"sb:{tenant}:"
-    argv = ("sb:num:2025550100", p + "num:2025550100", p + "nums", tenant, "2025550100", "{}")
+    argv = ("sb:num:2025550100", p + "num:2025550100", p + "nums", tenant, "2025550100", "{}",
+            p + "nums:v")  # fmt: skip
     return Run("create_number", (), argv, expect)
 
 
@@ -306,6 +307,7 @@ SCENARIOS: dict[str, Scenario] = {
             "sb:num:2025550100": ("t1", None),
             "sb:t1:num:2025550100": ("{}", None),
             "sb:t1:nums": ({"2025550100"}, None),
+            "sb:t1:nums:v": ("1", None),
         },
     ),
     "number: an empty holder still holds it": Scenario(

@@ -135,6 +135,7 @@ def create_number(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     r.call("SET", argv[0], argv[3])
     r.call("SET", argv[1], argv[5])
     r.call("SADD", argv[2], argv[4])
+    r.call("INCR", argv[6])
     return 1
 
 
