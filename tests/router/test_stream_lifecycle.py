@@ -436,28 +436,34 @@ async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_de
     assert "tg" in await _ids(client)
 
 
-async def test_an_account_saved_while_its_stream_is_deleted_elsewhere_is_refused(
-    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The stream is deleted (through another process) right after the account's save found
-    it there: the save checks again and answers 409, and no account is stored."""
+def deleting_on_check(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make each save's "stream not deleted" check delete the stream (as another process
+    would) right after the check found it there, once per stream; the streams so deleted."""
     store = runtime.conversations.streams.store
-    tg = runtime.conversations.streams.get("acme", "tg")
     original = store.not_deleted
-    deleted: list[bool] = []
+    deleting: list[str] = []
 
     def racing(tenant: str, stream_id: str) -> Requirement:
         requirement = original(tenant, stream_id)
 
         async def check() -> None:
             await requirement.check()  # the stream is there ...
-            if not deleted:  # ... and now another process deletes it
-                deleted.append(True)
-                await store.delete("acme", tg)
+            if stream_id not in deleting:  # ... and now another process deletes it
+                deleting.append(stream_id)
+                await store.delete(tenant, runtime.conversations.streams.get(tenant, stream_id))
 
         return Requirement(keys=requirement.keys, check=check)
 
     monkeypatch.setattr(store, "not_deleted", racing)
+    return deleting
+
+
+async def test_an_account_saved_while_its_stream_is_deleted_elsewhere_is_refused(
+    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream is deleted (through another process) right after the account's save found
+    it there: the save checks again and answers 409, and no account is stored."""
+    deleting_on_check(runtime, monkeypatch)
     auth = await bearer(client)
     resp = await client.post("/api/v1/integration-accounts", json=TG_ACCOUNT, headers=auth)
     assert resp.status == 409
@@ -512,21 +518,7 @@ async def test_a_number_saved_while_its_stream_is_deleted_elsewhere_is_refused(
         body = {"id": stream_id, "media": "sms", "queue": "support"}
         assert (await _create(client, body)).status == 201
     store = runtime.conversations.streams.store
-    original = store.not_deleted
-    deleting: list[str] = []
-
-    def racing(tenant: str, stream_id: str) -> Requirement:
-        requirement = original(tenant, stream_id)
-
-        async def check() -> None:
-            await requirement.check()  # the stream is there ...
-            if stream_id not in deleting:  # ... and now another process deletes it
-                deleting.append(stream_id)
-                await store.delete("acme", runtime.conversations.streams.get("acme", stream_id))
-
-        return Requirement(keys=requirement.keys, check=check)
-
-    monkeypatch.setattr(store, "not_deleted", racing)
+    deleting = deleting_on_check(runtime, monkeypatch)
     number = _sms_number("sms")
     with pytest.raises(ConflictError) as created:
         await runtime.store.inbox.create_number(number, requires=store.not_deleted("acme", "sms"))
