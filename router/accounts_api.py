@@ -31,9 +31,7 @@ TYPES = ("facebook", "whatsapp", "line", "telegram", "viber", "vonage")
 
 def conflict_field(exc: ConflictError) -> str:
     """The field a conflict on saving an account is about."""
-    if exc.code == "stream_deleted":
-        return "stream"
-    return "name" if "name" in exc.code else "id"
+    return exc.field or ("name" if "name" in exc.code else "id")
 
 
 def _check_stream(request: web.Request, tenant: str, account: IntegrationAccount) -> str | None:

@@ -18,10 +18,12 @@ class StoreError(RouterError):
 class ConflictError(RouterError):
     """A state transition was asked for that the current state does not allow."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # The field of the object being saved that the conflict is about, when one is.
+        self.field = field
 
 
 class NotFoundError(RouterError):

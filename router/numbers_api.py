@@ -251,9 +251,8 @@ async def update_number(request: web.Request) -> web.Response:
 
 
 def _conflict_field(exc: ConflictError, otherwise: str | None) -> str | None:
-    """The field a save conflict is about: the target's stream when it was deleted while
-    the number was being saved (``StreamStore.not_deleted``)."""
-    return "target.stream" if exc.code == "stream_deleted" else otherwise
+    """The field a save conflict is about (the number's stream lives in its target)."""
+    return f"target.{exc.field}" if exc.field else otherwise
 
 
 def _fixed_field(current: CpaasNumber, body: dict[str, Any]) -> str | None:

@@ -251,8 +251,7 @@ async def create(request: web.Request, session: AdminSession) -> web.StreamRespo
     try:
         await rt.numbers.create(number, platform, public_base(request, rt.settings))
     except ConflictError as exc:
-        field = "stream" if exc.code == "stream_deleted" else "number"
-        return again(errors={field: exc.message}, status=409)
+        return again(errors={exc.field or "number": exc.message}, status=409)
     except NotOnAccount as exc:
         return again(errors={"number": str(exc)}, status=400)
     except ChannelError as exc:
@@ -331,8 +330,7 @@ async def update(request: web.Request, session: AdminSession) -> web.StreamRespo
     try:
         await rt.numbers.update(current, edited, platform)
     except ConflictError as exc:
-        field = "stream" if exc.code == "stream_deleted" else ""
-        return again(errors={field: exc.message}, status=409)
+        return again(errors={exc.field or "": exc.message}, status=409)
     raise web.HTTPSeeOther(f"{BASE}/{current.number}")
 
 

@@ -249,9 +249,7 @@ class AccountPages(Generic[A]):
         except StaleObject:
             return await self._stale(request, session, kind, current)
         except ConflictError as exc:
-            field = (
-                "stream" if exc.code == "stream_deleted" else "name" if "name" in exc.code else ""
-            )
+            field = exc.field or ("name" if "name" in exc.code else "")
             return again(errors={field: exc.message}, status=409)
         raise web.HTTPSeeOther(self.base)
 

@@ -11,13 +11,13 @@ calls the provider, in one round trip.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from router.models import ChannelKind, Frozen, MessageStatus
-from router.store.base import SCHED_KEY, tenant_prefix
+from router.store.base import SCHED_KEY, epoch_ms, now_ms, tenant_prefix
 from router.store.consent import PairState, pair_fields, pair_key
 
 PROVIDER_ID_TTL = 30 * 24 * 3600
@@ -79,8 +79,8 @@ class DeliveryStore:
     ) -> bool:
         """Keep ``token`` as the party's latest reply token until ``expires_at`` (False: it
         has expired already, nothing kept). The next ``check_send`` asking for it takes it."""
-        at_ms = int(expires_at.timestamp() * 1000)
-        if at_ms <= int(datetime.now(UTC).timestamp() * 1000):
+        at_ms = epoch_ms(expires_at)
+        if at_ms <= now_ms():
             return False
         await self._r.set(_reply_token_key(tenant, account, party), token, pxat=at_ms)
         return True

@@ -93,13 +93,12 @@ class InboxStore:
                 return bool(await self._create(args=args))
 
             async def attempt(pipe: Pipeline) -> bool:
-                await requires.check()
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.eval(CREATE_NUMBER_SCRIPT, 0, *args)
                 (created,) = await pipe.execute()
                 return bool(created)
 
-            return await watched(self._r, requires.keys, attempt)
+            return await watched(self._r, (), attempt, requires=requires)
         except RedisError as exc:
             raise StoreError(f"cannot create number: {exc}") from exc
 
@@ -119,8 +118,6 @@ class InboxStore:
         key = tenant_prefix(tenant) + "num:" + number
 
         async def attempt(pipe: Pipeline) -> tuple[CpaasNumber, CpaasNumber] | None:
-            if requires is not None:
-                await requires.check()
             raw = await pipe.get(key)
             before = None if raw is None else CpaasNumber.model_validate_json(raw)
             if expected is not None and before != expected:
@@ -136,5 +133,4 @@ class InboxStore:
             await pipe.execute()
             return before, after
 
-        keys = [key, *requires.keys] if requires is not None else [key]
-        return await watched(self._r, keys, attempt)
+        return await watched(self._r, [key], attempt, requires=requires)

@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from router.errors import ConflictError
 from router.store.base import tenant_prefix
 from router.store.follower import Follower
-from router.store.optimistic import Requirement
+from router.store.optimistic import Requirement, watched
 
 
 class Named(Protocol):
@@ -87,11 +88,8 @@ class NamedObjects(Generic[T]):
         """
         p = tenant_prefix(obj.tenant)
         item, name = p + self._item + obj.id, p + self._name + obj.name
-        extra = requires.keys if requires is not None else ()
-        async with self._r.pipeline(transaction=True) as pipe:
-            await pipe.watch(self._owner + obj.id, item, name, *extra)
-            if requires is not None:
-                await requires.check()
+
+        async def attempt(pipe: Pipeline) -> int:
             owner = await pipe.get(self._owner + obj.id)
             if owner is not None and (create or str(owner) != obj.tenant):
                 raise ConflictError("duplicate_id", f"{self._what} with id {obj.id!r} exists")
@@ -110,13 +108,12 @@ class NamedObjects(Generic[T]):
             pipe.set(name, obj.id)
             pipe.sadd(p + self._index, obj.id)
             pipe.incr(self.version_key)
-            try:
-                version = (await pipe.execute())[-1]
-            except WatchError:
-                # Written by someone else in between: read, compare and check again (a
-                # checked replacement of an object that did change is then stale).
-                return await self.put(obj, create=create, expected=expected, requires=requires)
-        await self._announce(int(version))
+            return int((await pipe.execute())[-1])
+
+        # Written by someone else in between: read, compare and check again (a checked
+        # replacement of an object that did change is then stale).
+        keys = [self._owner + obj.id, item, name]
+        await self._announce(await watched(self._r, keys, attempt, requires=requires))
 
     async def delete(self, tenant: str, object_id: str) -> bool:
         found = await self.get_in(tenant, object_id)

@@ -30,10 +30,12 @@ class Requirement:
 
 
 async def watched(
-    client: aioredis.Redis, keys: Sequence[str], attempt: Callable[[Pipeline], Awaitable[T]]
-) -> T:
+    client: aioredis.Redis, keys: Sequence[str], attempt: Callable[[Pipeline], Awaitable[T]],
+    *, requires: Requirement | None = None,
+) -> T:  # fmt: skip
     """``attempt(pipe)`` with ``keys`` watched, again until no watched key changed before
-    its ``EXEC``.
+    its ``EXEC``. ``requires``: its keys are watched too, and its check runs before each
+    attempt (raising ends the loop, nothing written).
 
     ``attempt`` reads through ``pipe`` (commands run at once while watching), decides, then
     calls ``pipe.multi()``, queues its writes and runs them with ``pipe.execute()``; what it
@@ -41,10 +43,14 @@ async def watched(
     nothing written. Another writer on a watched key (even of a part this attempt does not
     read) costs one more attempt, which reads and decides again.
     """
+    if requires is not None:
+        keys = [*keys, *requires.keys]
     async with client.pipeline(transaction=True) as pipe:
         while True:
             try:
                 await pipe.watch(*keys)
+                if requires is not None:
+                    await requires.check()
                 return await attempt(pipe)
             except WatchError:
                 continue

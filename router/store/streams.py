@@ -111,15 +111,18 @@ class StreamStore:
         return int(await self._r.get(VERSION_KEY) or 0)
 
     def not_deleted(self, tenant: str, stream_id: str) -> Requirement:
-        """For a write that points something at the stream (an integration account): it
-        happens only while the stream is not deleted (``ConflictError`` ``stream_deleted``),
-        checked in the write's own transaction, so it never races a deletion."""
+        """For a write that points something at the stream (an integration account, a CPaaS
+        number): it happens only while the stream is not deleted (``ConflictError``
+        ``stream_deleted`` on the field ``stream``), checked in the write's own transaction,
+        so it never races a deletion."""
         key = _key(tenant, stream_id)
 
         async def check() -> None:
             found = _load(await self._r.get(key))
             if found is not None and found.deleted:
-                raise ConflictError("stream_deleted", f"media stream {stream_id!r} was deleted")
+                raise ConflictError(
+                    "stream_deleted", f"media stream {stream_id!r} was deleted", field="stream"
+                )
 
         return Requirement(keys=(key,), check=check)
 
@@ -197,8 +200,6 @@ class StreamStore:
         key = _key(tenant, stream_id)
 
         async def attempt(pipe: Pipeline) -> StoredStream | None:
-            if requires is not None:
-                await requires.check()
             record = decide(_load(await pipe.get(key)))
             if record is None:
                 return None
@@ -209,8 +210,7 @@ class StreamStore:
             await pipe.execute()
             return record
 
-        extra = requires.keys if requires is not None else ()
-        record = await watched(self._r, [key, *extra], attempt)
+        record = await watched(self._r, [key], attempt, requires=requires)
         if record is not None:
             await self._announce(tenant, stream_id)
         return record

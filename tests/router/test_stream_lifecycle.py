@@ -7,6 +7,7 @@ not bring a deleted stream back."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -408,12 +409,11 @@ async def test_an_edit_racing_a_deletion_elsewhere_is_404_and_does_not_bring_it_
 TG_ACCOUNT = {"type": "telegram", "name": "Acme TG", "stream": "tg", "token": "t0ken"}
 
 
-async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_deletion(
-    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another admin adds an account for the stream right after the deletion checked that
-    nothing uses it: the deletion checks again and is refused, naming the account."""
-    auth = await bearer(client)
+def using_after_first_check(
+    monkeypatch: pytest.MonkeyPatch, start_using: Callable[[], Awaitable[None]]
+) -> list[str | None]:
+    """Have another admin ``start_using`` the stream right after the deletion's first check
+    that nothing uses it; what each check answered."""
     checks: list[str | None] = []
     original = stream_usage.deletion_refusal
 
@@ -421,11 +421,25 @@ async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_de
         found = await original(store, tenant, stream_id)
         checks.append(found)
         if len(checks) == 1:
-            added = await client.post("/api/v1/integration-accounts", json=TG_ACCOUNT, headers=auth)
-            assert added.status == 201, await added.text()
+            await start_using()
         return found
 
     monkeypatch.setattr(stream_usage, "deletion_refusal", racing)
+    return checks
+
+
+async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_deletion(
+    client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another admin adds an account for the stream right after the deletion checked that
+    nothing uses it: the deletion checks again and is refused, naming the account."""
+    auth = await bearer(client)
+
+    async def add_account() -> None:
+        added = await client.post("/api/v1/integration-accounts", json=TG_ACCOUNT, headers=auth)
+        assert added.status == 201, await added.text()
+
+    checks = using_after_first_check(monkeypatch, add_account)
     refused = await client.delete(f"{STREAMS}/tg", headers=auth)
     assert refused.status == 409
     assert "integration account(s)" in (await refused.json())["error"]["message"]
@@ -489,17 +503,11 @@ async def test_a_number_pointed_at_the_stream_during_its_deletion_stops_the_dele
     nothing uses it: the deletion checks again and is refused, naming the number."""
     auth = await bearer(client)
     assert (await _create(client, {"id": "sms", "media": "sms", "queue": "support"})).status == 201
-    checks: list[str | None] = []
-    original = stream_usage.deletion_refusal
 
-    async def racing(store: RedisStore, tenant: str, stream_id: str) -> str | None:
-        found = await original(store, tenant, stream_id)
-        checks.append(found)
-        if len(checks) == 1:
-            assert await runtime.store.inbox.create_number(_sms_number("sms"))
-        return found
+    async def assign_number() -> None:
+        assert await runtime.store.inbox.create_number(_sms_number("sms"))
 
-    monkeypatch.setattr(stream_usage, "deletion_refusal", racing)
+    checks = using_after_first_check(monkeypatch, assign_number)
     refused = await client.delete(f"{STREAMS}/sms", headers=auth)
     assert refused.status == 409
     assert "number(s) '2125550100'" in (await refused.json())["error"]["message"]
