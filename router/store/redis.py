@@ -216,22 +216,6 @@ class RedisStore:
             last_agent=_s(r[7]),
         )
 
-    async def append_outbound(
-        self,
-        message: Message,
-        *,
-        session_id: str,
-        agent: str | None,
-        inactivity_seconds: float,
-        dedupe_key: str | None = None,
-    ) -> tuple[str, int | None]:
-        """Append an agent/bot/system message; returns (outcome, seq). ``agent`` must hold it."""
-        filed = await self.file_outbound(
-            message, session_id=session_id, agent=agent, inactivity_seconds=inactivity_seconds,
-            dedupe_key=dedupe_key,
-        )  # fmt: skip
-        return filed.outcome, filed.seq
-
     async def file_outbound(
         self,
         message: Message,
@@ -243,9 +227,10 @@ class RedisStore:
         recipient: Recipient | None = None,
         outbox: str | None = None,
     ) -> Filing:
-        """``append_outbound``, once ``recipient`` passed its checks, with an ``outbox`` timer
-        of that kind (``send_timer_kind``) when it is to be sent: one round trip
-        (``router.store.filing``)."""
+        """Append an agent/bot/system message (``agent`` must hold the session) once
+        ``recipient`` passed its checks, with an ``outbox`` timer of that kind
+        (``send_timer_kind``) when it is to be sent: one round trip (``router.store.filing``).
+        """
         r = await self._run(
             "append_outbound",
             [

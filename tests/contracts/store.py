@@ -832,16 +832,16 @@ class StoreContract(StoreFixtures):
 
     # -- outbound messages ----------------------------------------------------------------
 
-    async def test_append_outbound_by_the_assigned_agent(self, desk: Desk) -> None:
+    async def test_file_outbound_by_the_assigned_agent(self, desk: Desk) -> None:
         await desk.agent("ann")
         sid = await desk.new_assigned("ann", party="cust-1")
-        outcome = await desk.store.append_outbound(
+        filing = await desk.store.file_outbound(
             reply(desk, "how can I help?"),
             session_id=sid,
             agent="ann",
             inactivity_seconds=INACTIVITY,
         )
-        assert outcome == ("ok", 2)
+        assert (filing.outcome, filing.seq) == ("ok", 2)
         await desk.inbound("cust-1", text="thanks")
         history = await desk.store.history(TENANT, sid)
         assert [(m.seq, m.direction, m.sender.kind, m.text) for m in history] == [
@@ -850,53 +850,53 @@ class StoreContract(StoreFixtures):
             (3, Direction.INBOUND, SenderKind.CUSTOMER, "thanks"),
         ]
 
-    async def test_append_outbound_by_another_agent_is_forbidden(self, desk: Desk) -> None:
+    async def test_file_outbound_by_another_agent_is_forbidden(self, desk: Desk) -> None:
         await desk.agent("ann")
         await desk.agent("ben")
         sid = await desk.new_assigned("ann")
-        forbidden = await desk.store.append_outbound(
+        forbidden = await desk.store.file_outbound(
             reply(desk, "mine now", "ben"),
             session_id=sid,
             agent="ben",
             inactivity_seconds=INACTIVITY,
         )
-        assert forbidden == ("forbidden", None)
+        assert (forbidden.outcome, forbidden.seq) == ("forbidden", None)
         queued = (await desk.inbound("cust-2", skills=["none-has-it"])).session_id
-        on_queued = await desk.store.append_outbound(
+        on_queued = await desk.store.file_outbound(
             reply(desk, "hi"), session_id=queued, agent="ann", inactivity_seconds=INACTIVITY
         )
-        assert on_queued == ("forbidden", None)
-        bot = await desk.store.append_outbound(
+        assert (on_queued.outcome, on_queued.seq) == ("forbidden", None)
+        bot = await desk.store.file_outbound(
             reply(desk, "an agent will be with you", None),
             session_id=queued,
             agent=None,
             inactivity_seconds=INACTIVITY,
         )
-        assert bot == ("ok", 2)
-        missing = await desk.store.append_outbound(
+        assert (bot.outcome, bot.seq) == ("ok", 2)
+        missing = await desk.store.file_outbound(
             reply(desk, "hi"), session_id="ses-x", agent="ann", inactivity_seconds=INACTIVITY
         )
-        assert missing == ("missing", None)
+        assert (missing.outcome, missing.seq) == ("missing", None)
         assert [m.text for m in await desk.store.history(TENANT, sid)] == ["hello"]
 
-    async def test_append_outbound_dedupe_key_answers_dup(self, desk: Desk) -> None:
+    async def test_file_outbound_dedupe_key_answers_dup(self, desk: Desk) -> None:
         await desk.agent("ann")
         sid = await desk.new_assigned("ann")
-        first = await desk.store.append_outbound(
+        first = await desk.store.file_outbound(
             reply(desk, "one"),
             session_id=sid,
             agent="ann",
             inactivity_seconds=INACTIVITY,
             dedupe_key="out:ann:c-1",
         )
-        again = await desk.store.append_outbound(
+        again = await desk.store.file_outbound(
             reply(desk, "one, retried"),
             session_id=sid,
             agent="ann",
             inactivity_seconds=INACTIVITY,
             dedupe_key="out:ann:c-1",
         )
-        assert (first, again) == (("ok", 2), ("dup", 2))
+        assert [(f.outcome, f.seq) for f in (first, again)] == [("ok", 2), ("dup", 2)]
         assert [m.text for m in await desk.store.history(TENANT, sid)] == ["hello", "one"]
 
     # -- agents ---------------------------------------------------------------------------

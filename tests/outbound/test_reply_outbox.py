@@ -188,10 +188,11 @@ async def test_a_copy_finding_its_message_settled_is_dropped(
     # that delivery dead-letters it again (its dead-lettering may not have gone through),
     # a copy queued by the outbox only drops out.
     message = work.message.model_copy(update={"id": uuid.uuid4().hex, "text": "refused"})
-    outcome, seq = await runtime.store.append_outbound(
+    filing = await runtime.store.file_outbound(
         message, session_id=work.session_id, agent="ann", inactivity_seconds=3600
     )
-    assert outcome == "ok"
+    assert filing.outcome == "ok"
+    seq = filing.seq
     assert seq is not None
     failed = work.model_copy(update={"message": message.model_copy(update={"seq": seq})})
     await runtime.store.deliveries.set_status(

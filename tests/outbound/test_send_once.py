@@ -37,12 +37,12 @@ async def reply(
         stream=session.stream, direction=Direction.OUTBOUND, remote_party=session.remote_party,
         sender=Sender(kind=SenderKind.AGENT, id="ann", name="ann"), text="once only",
     )  # fmt: skip
-    outcome, seq = await runtime.store.append_outbound(
+    filing = await runtime.store.file_outbound(
         message, session_id=session_id, agent="ann", inactivity_seconds=3600,
         dedupe_key=dedupe_key and dedupe_key.format(session=session_id),
     )  # fmt: skip
-    assert outcome == "ok"
-    filed = message.model_copy(update={"session_id": session_id, "seq": seq})
+    assert filing.outcome == "ok"
+    filed = message.model_copy(update={"session_id": session_id, "seq": filing.seq})
     return OutboundWork(tenant="acme", session_id=session_id, message=filed)
 
 

@@ -198,9 +198,11 @@ async def test_a_reply_queued_before_the_stop_fails_in_the_outbound_worker(
         stream="vonage", direction=Direction.OUTBOUND, remote_party=session.remote_party,
         sender=Sender(kind=SenderKind.AGENT, id="ann"), text="one more thing",
     )  # fmt: skip
-    _, seq = await rt.store.append_outbound(
-        message, session_id=session_id, agent="ann", inactivity_seconds=600
-    )
+    seq = (
+        await rt.store.file_outbound(
+            message, session_id=session_id, agent="ann", inactivity_seconds=600
+        )
+    ).seq
     assert seq is not None
     filed = message.model_copy(update={"session_id": session_id, "seq": seq})
     queue = names.outbound(names.partition_of(f"acme|vonage|{CUSTOMER}", rt.settings.partitions))
