@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 import aiohttp
+from redis.exceptions import LockError, RedisError
 
 from channels.registry import ChannelRegistry
 from channels.webchat import WebChatAdapter
@@ -39,6 +40,8 @@ from router.settings import Settings
 from router.sms_outbound import SmsAdapters
 from router.store import RedisStore
 from router.store.members import MemberStore
+from router.store.search_backfill import LOCK_SECONDS as BACKFILL_LOCK_SECONDS
+from router.store.search_backfill import BackfillBusy, backfill_search_indexes
 from router.tasks import cancel_quietly
 
 log = logging.getLogger(__name__)
@@ -182,6 +185,7 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks.append(asyncio.create_task(self._queue_status_push()))
         self._tasks.append(asyncio.create_task(self.queue_events.run()))
+        self._tasks.append(asyncio.create_task(self._index_older_sessions()))
         log.info("node %s started", self.settings.node_id)
 
     async def drain(self) -> None:
@@ -224,6 +228,24 @@ class Runtime:
         config = self.conversations.streams.effective()
         self.config = self.conversations.config = self.dispatcher.config = config
         self.queue_events.config = config
+
+    async def _index_older_sessions(self) -> None:
+        """Index for search the sessions an earlier version wrote without indexing them
+        (``router.store.search_backfill``): once per store, by one process at a time; this
+        one waits while another is at it, and takes over if that one stops halfway."""
+        while True:
+            try:
+                indexed = await backfill_search_indexes(self.store.client)
+            except BackfillBusy:
+                await asyncio.sleep(BACKFILL_LOCK_SECONDS / 4)
+                continue
+            except (RedisError, LockError):
+                log.warning("session search backfill interrupted; trying again", exc_info=True)
+                await asyncio.sleep(self.settings.tick_seconds)
+                continue
+            if indexed:
+                log.info("session search: %d session(s) of an earlier version indexed", indexed)
+            return
 
     async def _heartbeat(self) -> None:
         """Keep this node's agents and customers marked as connected here."""

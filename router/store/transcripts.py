@@ -17,7 +17,9 @@ range), keeps the candidates present in every other named set, then checks the s
 session hashes and, for a text query, the message texts. Bounds: at most ``SCAN_LIMIT``
 candidates are examined and at most ``TEXT_LIMIT`` histories are read per search; when a
 bound cuts the search short the answer says ``truncated`` (narrow it with filters or a
-creation range). Index entries whose session was deleted are pruned when met.
+creation range). Index entries whose session was deleted are pruned when met. Sessions
+an earlier version wrote without indexes are indexed once at start-up
+(``router.store.search_backfill``).
 """
 
 from __future__ import annotations

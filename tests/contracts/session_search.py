@@ -15,6 +15,12 @@ import pytest
 
 from router.models import ChannelKind, Party
 from router.store.audit import SYSTEM_LOG, AuditActor, AuditEntry, AuditFilter, AuditStore
+from router.store.search_backfill import (
+    DONE_KEY,
+    LOCK_KEY,
+    BackfillBusy,
+    backfill_search_indexes,
+)
 from router.store.transcripts import SessionFilter
 from tests.contracts.store import (
     OTHER_QUEUE,
@@ -59,6 +65,13 @@ async def _ids(
     return [s.id for s in sessions]
 
 
+async def _drop_indexes(store: RedisStore) -> None:
+    """Make the store look as an earlier version, which kept no search indexes, left it."""
+    keys = [key async for key in store.client.scan_iter("sb:*:sx:*")]
+    assert keys
+    await store.client.delete(*keys)
+
+
 class SearchContract(StoreFixtures):
     @pytest.fixture
     async def sessions(self, store: RedisStore, clock: Clock) -> Sessions:
@@ -85,11 +98,11 @@ class SearchContract(StoreFixtures):
         out.at["two"] = clock.now()
         two = (await desk.inbound("p2", text="where is my bill")).session_id
         await desk.assign(two, "ann")
-        outcome, _ = await store.append_outbound(
+        filing = await store.file_outbound(
             reply(desk, "Your INVOICE is attached"), session_id=two, agent="ann",
             inactivity_seconds=600,
         )  # fmt: skip
-        assert outcome == "ok"
+        assert filing.outcome == "ok"
         outcome, _, _ = await store.transfer("acme", two, "ann", queue=OTHER_QUEUE, to_agent=None)
         assert outcome == "requeued"
 
@@ -180,6 +193,55 @@ class SearchContract(StoreFixtures):
         keys = [key async for key in store.client.scan_iter("sb:acme:sx:*")]
         for key in keys:
             assert await store.client.zscore(key, four) is None, key
+
+    # -- sessions of an earlier version, without indexes ---------------------------------------
+
+    async def test_sessions_written_without_indexes_are_indexed_once(
+        self, store: RedisStore, sessions: Sessions
+    ) -> None:
+        await _drop_indexes(store)
+        assert await _ids(store, SessionFilter()) == []
+        assert await backfill_search_indexes(store.client) == 4
+        ids = sessions.ids
+
+        def named(*names: str) -> list[str]:
+            return [ids[n] for n in names]
+
+        assert await _ids(store, SessionFilter()) == named("three", "two", "one", "four")
+        assert await _ids(store, SessionFilter(stream="shop")) == named("three")
+        assert await _ids(store, SessionFilter(channel="sms")) == named("four")
+        assert await _ids(store, SessionFilter(party="p2")) == named("two")
+        assert await _ids(store, SessionFilter(party="+15550001")) == named("four")
+        # The agent it is or was last assigned to; the queue it is in now (two was
+        # transferred from QUEUE to OTHER_QUEUE: an earlier version did not record that).
+        assert await _ids(store, SessionFilter(agent="ann")) == named("two", "one")
+        assert await _ids(store, SessionFilter(agent="ben")) == named("three")
+        assert await _ids(store, SessionFilter(queue=QUEUE)) == named("one", "four")
+        assert await _ids(store, SessionFilter(queue=OTHER_QUEUE)) == named("three", "two")
+        assert await _ids(store, SessionFilter(created_from=sessions.at["two"])) == named(
+            "three", "two"
+        )
+        assert await _ids(store, SessionFilter(state="open", text="invoice")) == named("two")
+        # Once per store: a later start does not scan again.
+        assert await store.client.exists(DONE_KEY)
+        await _drop_indexes(store)
+        assert await backfill_search_indexes(store.client) == 0
+        assert await _ids(store, SessionFilter()) == []
+
+    async def test_one_process_indexes_at_a_time(
+        self, store: RedisStore, sessions: Sessions
+    ) -> None:
+        await _drop_indexes(store)
+        other = store.client.lock(LOCK_KEY, timeout=60, blocking=False)
+        assert await other.acquire()
+        with pytest.raises(BackfillBusy):
+            await backfill_search_indexes(store.client)
+        assert not await store.client.exists(DONE_KEY)
+        assert await _ids(store, SessionFilter()) == []
+        await other.release()  # it stopped (or its lock expired): the next try takes over
+        assert await backfill_search_indexes(store.client) == 4
+        assert await store.client.exists(LOCK_KEY) == 0
+        assert len(await _ids(store, SessionFilter())) == 4
 
     # -- audit log --------------------------------------------------------------------------
 

@@ -3,12 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from queues.memory import InMemoryBroker
+from router.app import create_app
+from router.config import Config
 from router.runtime import Runtime
+from router.settings import Settings
+from router.store import RedisStore
+from router.store.memory import MemoryRedis
+from router.store.search_backfill import DONE_KEY
+from tests.clients import eventually
+from tests.contracts.store import Clock, Desk
 from tests.router.conftest import (
     ConnectAgent,
     ConnectCustomer,
@@ -210,3 +221,26 @@ async def test_admin_console_transcript_pages(
     assert (await client.get(f"/admin/transcripts/{sid}")).status == 404
     html = await (await client.get("/admin/transcripts")).text()
     assert sid not in html
+
+
+async def test_sessions_an_earlier_version_wrote_are_found_once_started(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+    config_data: dict[str, Any],
+    settings: Settings,
+) -> None:
+    """A store with sessions but no search indexes (as an earlier version left it): the
+    process that starts indexes them in the background, and the search finds them."""
+    store = RedisStore(MemoryRedis())
+    sid = (await Desk(store, Clock()).inbound("p1", text="Where is my order?")).session_id
+    await store.client.delete(*[key async for key in store.client.scan_iter("sb:*:sx:*")])
+    app = create_app(settings, Config.parse(config_data), store=store, broker=InMemoryBroker())
+    client = await aiohttp_client(app)
+    headers = await auth_headers(client, "acme", "sue")
+
+    async def found() -> bool:
+        resp = await client.get("/api/v1/sessions", headers=headers, params={"q": "order"})
+        assert resp.status == 200, await resp.text()
+        return [item["id"] for item in (await resp.json())["items"]] == [sid]
+
+    await eventually(found, "the earlier version's session is found by the search")
+    assert await store.client.exists(DONE_KEY)
