@@ -53,7 +53,7 @@ def _party_id(raw: str | None) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def index_entries(fields: list[str | None]) -> list[str]:
+def _dimensions(fields: list[str | None]) -> list[str]:
     """The index dimensions (``t``, ``s:{stream}``, ...) of a session from its hash fields in
     ``_FIELDS`` order; none without an opening time (the scripts index none then either)."""
     created, stream, channel, party, queue, agent, last_agent = fields
@@ -78,7 +78,7 @@ async def _index(client: aioredis.Redis, keys: list[tuple[str, str]]) -> int:
     async with client.pipeline(transaction=False) as pipe:
         for (prefix, sid), row in zip(keys, rows, strict=True):
             fields = [None if v is None else str(v) for v in row]
-            dims = index_entries(fields)
+            dims = _dimensions(fields)
             if not dims:
                 continue
             score = float(fields[0] or 0)
