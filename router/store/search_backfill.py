@@ -20,11 +20,13 @@ others wait until the store is indexed, and take over if the scanning process st
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from pydantic import ValidationError
 from redis.exceptions import LockError, RedisError
+
+from router.models import Party
 
 DONE_KEY = "sb:sx:built"
 LOCK_KEY = "sb:sx:building"
@@ -43,14 +45,13 @@ def _session_key(key: str) -> tuple[str, str] | None:
 
 
 def _party_id(raw: str | None) -> str | None:
+    """The remote party's id from the session's ``party`` field (the ``Party`` as JSON)."""
     if not raw:
         return None
     try:
-        party = json.loads(raw)
-    except ValueError:
+        return Party.model_validate_json(raw).id
+    except ValidationError:
         return None
-    value = party.get("id") if isinstance(party, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 def _dimensions(fields: list[str | None]) -> list[str]:
