@@ -67,13 +67,19 @@ def write_after_first_read(
     monkeypatch.setattr(store, read, read_then_write)
 
 
-async def check_stale(resp: ClientResponse, what: str, current: ClientResponse) -> None:
-    """``resp`` is the 412 of a change made in between, with the current ETag."""
+async def check_stale(
+    client: Client, url: str, headers: dict[str, str], resp: ClientResponse, what: str
+) -> dict[str, Any]:
+    """``resp`` is the 412 of a change made in between, with the current ETag; the object at
+    ``url`` as it is now."""
     assert resp.status == 412, await resp.text()
     error = (await resp.json())["error"]
     assert error["code"] == "precondition_failed"
     assert error["message"].startswith(f"the {what} changed since you read it"), error
+    current = await client.get(url, headers=headers)
     assert resp.headers["ETag"] == current.headers["ETag"]
+    body: dict[str, Any] = await current.json()
+    return body
 
 
 async def test_a_number_changed_after_the_read_answers_412_and_keeps_the_change(
@@ -94,9 +100,7 @@ async def test_a_number_changed_after_the_read_answers_412_and_keeps_the_change(
         url, json={"friendly_name": "Mine", "can_block": False}, headers={**admin, "If-Match": etag}
     )
     monkeypatch.undo()
-    current = await client.get(url, headers=admin)
-    await check_stale(resp, "number", current)
-    body = await current.json()
+    body = await check_stale(client, url, admin, resp, "number")
     assert body["friendly_name"] == "Theirs", "the change made in between stays"
     assert body["can_block"] is None, "nothing of the refused update was written"
 
@@ -121,9 +125,7 @@ async def test_a_consent_change_after_the_read_answers_412_and_keeps_the_change(
         url, json={"state": "opted_in"}, headers={**admin, "If-Match": read.headers["ETag"]}
     )
     monkeypatch.undo()
-    current = await client.get(url, headers=admin)
-    await check_stale(resp, "consent state", current)
-    body = await current.json()
+    body = await check_stale(client, url, admin, resp, "consent state")
     assert (body["state"], body["keyword"], body["source"]) == ("opted_out", "STOP", "keyword")
     entries, total = await runtime.store.consent.ledger("acme")
     assert total == 1, "the refused opt-in is not in the ledger"
@@ -149,8 +151,6 @@ async def test_a_subscription_changed_after_the_read_answers_412_and_keeps_the_c
     write_after_first_read(monkeypatch, runtime.store.events, "get", other_admin_moves_it)
     resp = await client.patch(url, json={"enabled": True}, headers={**admin, "If-Match": etag})
     monkeypatch.undo()
-    current = await client.get(url, headers=admin)
-    await check_stale(resp, "event subscription", current)
-    body = await current.json()
+    body = await check_stale(client, url, admin, resp, "event subscription")
     assert body["url"] == "https://other.example.com/hook", "the change made in between stays"
     assert body["enabled"] is False, "nothing of the refused update was written"
