@@ -51,7 +51,15 @@ PASSWORD = "bench password 123"
 TENANT = "bench"
 
 
-SHAPE_OPTIONS = ("duration", "warmup", "agents", "sessions", "concurrency", "answer_every")
+SHAPE_OPTIONS = (
+    "duration",
+    "warmup",
+    "agents",
+    "sessions",
+    "concurrency",
+    "answer_every",
+    "latency_rate",
+)
 
 
 def add_shape_options(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +70,8 @@ def add_shape_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--answer-every", type=int, default=10)
+    # Messages/s of the latency phase; 0: half the throughput phase's.
+    parser.add_argument("--latency-rate", type=float, default=0.0)
 
 
 def shape_argv(args: argparse.Namespace) -> list[str]:
@@ -392,14 +402,17 @@ class Load:
 
     async def measure(self) -> dict[str, Any]:
         """The throughput phase, then the latency phase at its rate."""
-        # The orchestrator reads the servers' CPU time around the throughput phase.
+        # The orchestrator reads the servers' CPU time around the throughput phase ...
         await self.phase("throughput_start")
         result: dict[str, Any] = {"throughput": await self.closed_loop(self.args.duration)}
         await self.phase("throughput_end")
         rate = self.args.latency_rate or result["throughput"]["delivered_per_s"] / 2
         if self.args.warmup > 0:
             await self.open_loop(max(rate, 1.0), self.args.warmup)
+        # ... and around the measured latency phase: the cost per message below saturation.
+        await self.phase("latency_start")
         result["latency"] = await self.open_loop(max(rate, 1.0), self.args.duration)
+        await self.phase("latency_end")
         result["latency"]["rate"] = round(rate, 1)
         return result
 
@@ -436,7 +449,6 @@ async def main() -> None:
     parser.add_argument("--bare", action="store_true", help="drive bench/bare.py or bench/null.py")
     parser.add_argument("--graph-port", type=int, default=0)
     add_shape_options(parser)
-    parser.add_argument("--latency-rate", type=float, default=0.0)
     parser.add_argument("--open-sessions", type=int, default=0)
     args = parser.parse_args()
     load = Load(args)

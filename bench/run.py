@@ -195,21 +195,15 @@ async def redis_memory(url: str) -> int:
 def summarize(
     result: dict[str, Any], readings: dict[str, dict[str, float]], open_sessions: int
 ) -> None:
-    """Add the per-message and per-session figures of the phases' ``readings`` to ``result``."""
-    delivered = result.get("throughput", {}).get("delivered")
-    if delivered and "throughput_end" in readings:
-        start, end = readings["throughput_start"], readings["throughput_end"]
-
-        def per_message(key: str) -> float:
-            return (end[key] - start[key]) / delivered
-
-        # CPU time rather than wall time: it moves less than messages/s with what else the
-        # machine runs (on a shared virtual machine, a lot).
-        result["server_cpu_us_per_message"] = round(per_message("cpu") * 1e6)
-        result["services_cpu_us_per_message"] = round(per_message("services_cpu") * 1e6)
-        result["rabbitmq_cpu_us_per_message"] = round(per_message("rabbitmq_cpu") * 1e6)
-        result["server_syscalls_per_message"] = round(per_message("syscalls"), 1)
-        result["server_switches_per_message"] = round(per_message("switches"), 2)
+    """Add the per-message and per-session figures of the phases' ``readings`` to ``result``:
+    the throughput phase's (saturated) unsuffixed, the latency phase's (half load)
+    ``_at_half_load``."""
+    for phase, suffix in (("throughput", ""), ("latency", "_at_half_load")):
+        delivered = result.get(phase, {}).get("delivered")
+        if delivered and f"{phase}_end" in readings:
+            start, end = readings[f"{phase}_start"], readings[f"{phase}_end"]
+            for key, value in per_message(start, end, delivered).items():
+                result[f"{key}{suffix}"] = value
     if "memory_after" in readings:
         before, after = readings["memory_before"], readings["memory_after"]
         per = 10_000 / max(open_sessions, 1)
@@ -218,6 +212,23 @@ def summarize(
         if "redis_bytes" in after:  # production mode
             red = after["redis_bytes"] - before["redis_bytes"]
             result["redis_per_10k_sessions_mib"] = round(red * per / 2**20, 1)
+
+
+def per_message(start: dict[str, float], end: dict[str, float], delivered: int) -> dict[str, Any]:
+    """What the processes used between two readings, per message delivered."""
+
+    def each(key: str) -> float:
+        return (end[key] - start[key]) / delivered
+
+    # CPU time rather than wall time: it moves less than messages/s with what else the
+    # machine runs (on a shared virtual machine, a lot).
+    return {
+        "server_cpu_us_per_message": round(each("cpu") * 1e6),
+        "services_cpu_us_per_message": round(each("services_cpu") * 1e6),
+        "rabbitmq_cpu_us_per_message": round(each("rabbitmq_cpu") * 1e6),
+        "server_syscalls_per_message": round(each("syscalls"), 1),
+        "server_switches_per_message": round(each("switches"), 2),
+    }
 
 
 async def run_load(
@@ -358,12 +369,19 @@ MODES: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
 }
 
 
+def cpu_text(r: dict[str, Any], suffix: str) -> str:
+    cpu = r.get(f"server_cpu_us_per_message{suffix}")
+    services = r.get(f"services_cpu_us_per_message{suffix}")
+    return "n/a" if cpu is None else f"{cpu} + {services} µs"
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     base = results.get("bare", {}).get("throughput", {}).get("delivered_per_s")
     rows = [
         "| mode | delivered/s | ratio to bare | CPU per message: server + RabbitMQ and Redis "
-        "| webhook p50 / p99 ms | to agent p50 / p99 ms (at rate) | memory per 10k sessions |",
-        "|---|---|---|---|---|---|---|",
+        "| the same at half load | webhook p50 / p99 ms | to agent p50 / p99 ms (at rate) "
+        "| memory per 10k sessions |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for mode, r in results.items():
         t, lat = r["throughput"], r["latency"]
@@ -372,11 +390,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         mem_text = "n/a" if mem is None else f"{mem} MiB RSS"
         if r.get("redis_per_10k_sessions_mib") is not None:
             mem_text += f" + {r['redis_per_10k_sessions_mib']} MiB Redis"
-        cpu = r.get("server_cpu_us_per_message")
-        services = r.get("services_cpu_us_per_message")
-        cpu_text = "n/a" if cpu is None else f"{cpu} + {services} µs"
         rows.append(
-            f"| {mode} | {t['delivered_per_s']} | {ratio} | {cpu_text} | {t['webhook_p50_ms']} / "
+            f"| {mode} | {t['delivered_per_s']} | {ratio} | {cpu_text(r, '')} "
+            f"| {cpu_text(r, '_at_half_load')} | {t['webhook_p50_ms']} / "
             f"{t['webhook_p99_ms']} | {lat['to_agent_p50_ms']} / {lat['to_agent_p99_ms']} "
             f"({lat['rate']}/s) | {mem_text} |"
         )
