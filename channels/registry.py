@@ -65,7 +65,12 @@ class ChannelRegistry:
     def adapter(self, account: IntegrationAccount) -> WebhookAdapter:
         cached = self._cache.get(account.id)
         # The account cache hands out the same (frozen) object until the account changes.
-        if cached is not None and (cached[0] is account or cached[0] == account):
+        if cached is not None and cached[0] is account:
+            return cached[1]
+        if cached is not None and cached[0] == account:
+            # An equal copy (read from the store by another path): keep the one seen last,
+            # so the webhook's lookups, which hand out one object, match it by identity.
+            self._cache[account.id] = (account, cached[1])
             return cached[1]
         adapter = FACTORIES[account.type](account, self.session)
         self._cache[account.id] = (account, adapter)

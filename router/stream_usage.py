@@ -18,6 +18,7 @@ from router.config import MediaStreamConfig
 from router.store import RedisStore
 from router.store.cpaas import numbers_version_key
 from router.store.optimistic import Requirement
+from router.store.transcripts import open_sessions_key
 from router.stream_settings import StreamSettings
 
 
@@ -66,16 +67,21 @@ async def delete_stream(
     ``StreamSettings.delete``. The API and the console both delete through here.
 
     The check and the deletion are one transaction that watches the change counters of the
-    integration accounts and of the tenant's numbers: an account or a number pointed at the
-    stream meanwhile makes it check again (and an account or number write checks the stream
-    in its own transaction, ``StreamStore.not_deleted``)."""
+    integration accounts and of the tenant's numbers, and the stream's open sessions: an
+    account or a number pointed at the stream, or a conversation opened or closed on it,
+    meanwhile makes it check again (and an account or number write checks the stream in its
+    own transaction, ``StreamStore.not_deleted``)."""
 
     async def unused() -> None:
         refused = await deletion_refusal(store, tenant, stream.id)
         if refused is not None:
             raise _InUse(refused)
 
-    watching = (store.accounts.version_key, numbers_version_key(tenant))
+    watching = (
+        store.accounts.version_key,
+        numbers_version_key(tenant),
+        open_sessions_key(tenant, stream.id),
+    )
     try:
         await streams.delete(
             tenant, stream, checked=checked,

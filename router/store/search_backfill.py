@@ -8,13 +8,16 @@ and added to the sets it belongs in by what it holds now:
 - every session, its stream, its channel and its remote party, as the scripts index them;
 - the queue it is in now, and the agent it is (or was last) assigned to. The queues and
   agents it went through before a transfer are not recorded on the session, so an older
-  session is not found under those.
+  session is not found under those;
+- if it is not closed, its stream's open sessions (``so:{stream}``, which deleting a stream
+  counts).
 
 Adding a session to a set it is in already changes nothing, so sessions written meanwhile
 (indexed by their scripts) and a second run are harmless. ``DONE_KEY`` marks the store as
-indexed, so later starts skip the scan. ``LOCK_KEY`` lets one process scan at a time; the
-others wait until the store is indexed, and take over if the scanning process stops halfway
-(its lock expires).
+indexed, so later starts skip the scan; it names the version of the indexes (``:2`` added the
+open sessions), so a store indexed by an earlier version is scanned once more. ``LOCK_KEY``
+lets one process scan at a time; the others wait until the store is indexed, and take over
+if the scanning process stops halfway (its lock expires).
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ from redis.exceptions import LockError, RedisError
 
 from router.models import Party
 
-DONE_KEY = "sb:sx:built"
+DONE_KEY = "sb:sx:built:2"
 LOCK_KEY = "sb:sx:building"
 LOCK_SECONDS = 120
 BATCH = 500
-_FIELDS = ("created_at", "stream", "channel", "party", "queue", "agent", "last_agent")
+_FIELDS = ("created_at", "stream", "channel", "party", "queue", "agent", "last_agent", "state")
 
 
 def _session_key(key: str) -> tuple[str, str] | None:
@@ -57,7 +60,7 @@ def _party_id(raw: str | None) -> str | None:
 def _dimensions(fields: list[str | None]) -> list[str]:
     """The index dimensions (``t``, ``s:{stream}``, ...) of a session from its hash fields in
     ``_FIELDS`` order; none without an opening time (the scripts index none then either)."""
-    created, stream, channel, party, queue, agent, last_agent = fields
+    created, stream, channel, party, queue, agent, last_agent, _ = fields
     if not created:
         return []
     dims = ["t", f"s:{stream or ''}", f"c:{channel or ''}"]
@@ -85,6 +88,8 @@ async def _index(client: aioredis.Redis, keys: list[tuple[str, str]]) -> int:
             score = float(fields[0] or 0)
             for dim in dims:
                 pipe.zadd(f"{prefix}sx:{dim}", {sid: score})
+            if fields[-1] != "closed":
+                pipe.sadd(f"{prefix}so:{fields[1] or ''}", sid)
             indexed += 1
         await pipe.execute()
     return indexed

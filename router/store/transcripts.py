@@ -12,6 +12,10 @@ ids scored by the session's ``created_at`` (milliseconds):
 ``P sx:a:{agent}``       sessions that were ever assigned to an agent
 =======================  ===========================================================
 
+and a set of the sessions of each stream that are not closed (``P so:{stream}``, added by
+``ingest.lua`` as it opens or reopens one, removed by ``close.lua``), so deleting a stream
+counts its open conversations without reading its closed ones.
+
 A search reads the smallest of the sets its filters name (newest first, within the creation
 range), keeps the candidates present in every other named set, then checks the state on the
 session hashes and, for a text query, the message texts. Bounds: at most ``SCAN_LIMIT``
@@ -35,10 +39,16 @@ from redis.exceptions import RedisError
 from router.errors import StoreError
 from router.models import Frozen
 from router.store.base import epoch_ms, tenant_prefix
+from router.store.search_backfill import DONE_KEY
 
 SCAN_LIMIT = 5000
 TEXT_LIMIT = 1000
 _CHUNK = 500
+
+
+def open_sessions_key(tenant: str, stream: str) -> str:
+    """The set of the sessions of ``stream`` that are not closed."""
+    return tenant_prefix(tenant) + "so:" + stream
 
 
 class SessionFilter(Frozen):
@@ -132,21 +142,33 @@ class TranscriptStore:
         )
 
     async def open_in_stream(self, tenant: str, stream: str) -> int:
-        """How many sessions of ``stream`` are not closed (every session of the stream is
-        read, newest first, ``_CHUNK`` at a time: no search bound applies)."""
-        key = tenant_prefix(tenant) + "sx:s:" + stream
-        p = tenant_prefix(tenant) + "s:"
-        count = start = 0
+        """How many sessions of ``stream`` are not closed. Read from the stream's open sessions
+        (``so:{stream}``, which the scripts keep), each checked on its hash; until the store's
+        indexes are built (``search_backfill.DONE_KEY``), from every session of the stream,
+        ``_CHUNK`` at a time."""
+        p = tenant_prefix(tenant)
         try:
+            if await self._r.exists(DONE_KEY):
+                ids = [str(i) for i in await self._r.smembers(open_sessions_key(tenant, stream))]
+                return await self._still_open(p, ids)
+            key, count, start = p + "sx:s:" + stream, 0, 0
             while ids := [str(i) for i in await self._r.zrevrange(key, start, start + _CHUNK - 1)]:
-                async with self._r.pipeline(transaction=False) as pipe:
-                    for sid in ids:
-                        pipe.hget(p + sid, "state")
-                    states = await pipe.execute()
-                count += sum(1 for state in states if state is not None and state != "closed")
+                count += await self._still_open(p, ids)
                 start += _CHUNK
         except RedisError as exc:
             raise StoreError(f"cannot count the sessions of {stream!r}: {exc}") from exc
+        return count
+
+    async def _still_open(self, p: str, ids: list[str]) -> int:
+        """How many of the sessions ``ids`` (under tenant prefix ``p``) are there and not
+        closed."""
+        count = 0
+        for start in range(0, len(ids), _CHUNK):
+            async with self._r.pipeline(transaction=False) as pipe:
+                for sid in ids[start : start + _CHUNK]:
+                    pipe.hget(p + "s:" + sid, "state")
+                states = await pipe.execute()
+            count += sum(1 for state in states if state is not None and state != "closed")
         return count
 
     async def _members(self, key: str, ids: list[str]) -> list[str]:

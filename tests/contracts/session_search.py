@@ -66,10 +66,16 @@ async def _ids(
 
 
 async def _drop_indexes(store: RedisStore) -> None:
-    """Make the store look as an earlier version, which kept no search indexes, left it."""
+    """Make the store look as an earlier version, which kept no search indexes (and no open
+    sessions per stream), left it."""
     keys = [key async for key in store.client.scan_iter("sb:*:sx:*")]
+    keys += [key async for key in store.client.scan_iter("sb:*:so:*")]
     assert keys
     await store.client.delete(*keys)
+
+
+async def _open_per_stream(store: RedisStore) -> dict[str, int]:
+    return {s: await store.transcripts.open_in_stream("acme", s) for s in (STREAM, "shop", "sms")}
 
 
 class SearchContract(StoreFixtures):
@@ -194,6 +200,28 @@ class SearchContract(StoreFixtures):
         for key in keys:
             assert await store.client.zscore(key, four) is None, key
 
+    async def test_a_streams_open_sessions_are_counted_without_reading_its_closed_ones(
+        self, store: RedisStore, sessions: Sessions, clock: Clock
+    ) -> None:
+        ids, desk = sessions.ids, Desk(store, clock)
+        expected = {STREAM: 1, "shop": 1, "sms": 0}  # two; three; four is closed
+        # Before the store's indexes are built, every session of the stream is read ...
+        assert not await store.client.exists(DONE_KEY)
+        assert await _open_per_stream(store) == expected
+        # ... after, only the stream's open sessions: the stream's search index is not read.
+        await backfill_search_indexes(store.client)
+        await store.client.delete(f"sb:acme:sx:s:{STREAM}", "sb:acme:sx:s:shop")
+        assert await _open_per_stream(store) == expected
+        assert await store.client.smembers(f"sb:acme:so:{STREAM}") == {ids["two"]}
+        # Closing takes a session out, reopening puts it back.
+        assert await desk.close(ids["two"]) == "closed"
+        assert await _open_per_stream(store) == {STREAM: 0, "shop": 1, "sms": 0}
+        assert await store.client.smembers(f"sb:acme:so:{STREAM}") == set()
+        reopened = await desk.inbound("p2", text="one more thing")
+        assert (reopened.session_id, reopened.outcome.value) == (ids["two"], "reopened")
+        assert await _open_per_stream(store) == expected
+        assert await store.client.smembers(f"sb:acme:so:{STREAM}") == {ids["two"]}
+
     # -- sessions of an earlier version, without indexes ---------------------------------------
 
     async def test_sessions_written_without_indexes_are_indexed_once(
@@ -222,6 +250,8 @@ class SearchContract(StoreFixtures):
             "three", "two"
         )
         assert await _ids(store, SessionFilter(state="open", text="invoice")) == named("two")
+        assert await _open_per_stream(store) == {STREAM: 1, "shop": 1, "sms": 0}
+        assert await store.client.smembers(f"sb:acme:so:{STREAM}") == {ids["two"]}
         # Once per store: a later start does not scan again.
         assert await store.client.exists(DONE_KEY)
         await _drop_indexes(store)

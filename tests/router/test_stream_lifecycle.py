@@ -245,8 +245,8 @@ async def test_delete_is_refused_while_an_account_or_number_routes_to_it(
 async def test_a_conversation_filed_just_before_a_deletion_can_still_be_closed(
     client: Client, runtime: Runtime, connect_customer: ConnectCustomer
 ) -> None:
-    """The race the open-conversation check cannot close: a message filed between the check
-    and the deletion. Its conversation goes by the stream's last settings."""
+    """The race the open-conversation check cannot close: a message filed by a process that
+    has not yet heard of the deletion. Its conversation goes by the stream's last settings."""
     customer = await connect_customer()
     await customer.say("Hello")
     session_id = await session_of(runtime, customer)
@@ -448,6 +448,30 @@ async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_de
     record = await runtime.conversations.streams.store.record("acme", "tg")
     assert record is None or not record.deleted
     assert "tg" in await _ids(client)
+
+
+async def test_a_conversation_opened_during_its_deletion_stops_the_deletion(
+    client: Client,
+    runtime: Runtime,
+    connect_customer: ConnectCustomer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A customer's conversation opens on the stream right after the deletion counted none:
+    the deletion counts again and is refused."""
+    auth = await bearer(client)
+
+    async def open_conversation() -> None:
+        customer = await connect_customer()
+        await customer.say("Hello")
+        await session_of(runtime, customer)
+
+    checks = using_after_first_check(monkeypatch, open_conversation)
+    refused = await client.delete(f"{STREAMS}/web", headers=auth)
+    assert refused.status == 409
+    assert "1 open conversation(s)" in (await refused.json())["error"]["message"]
+    assert checks[0] is None
+    assert checks[1] is not None
+    assert "web" in await _ids(client)
 
 
 def deleting_on_check(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -132,12 +132,14 @@ CASES = (
     ),
     # -- close -------------------------------------------------------------------------------
     Case(
-        "close an assigned session releases the agent's slot",
+        "close an assigned session releases the agent's slot and leaves its stream's open ones",
         "close",
         (P, T, "1", "agent", "5000", "60000", "", "0"),
         ["closed", "assigned", "ann", "node1", "support"],
         seed=(
             ASSIGNED,
+            hset(P + "s:1", stream="web"),
+            ("SADD", P + "so:web", "1", "2"),
             AGENT_ANN,
             ("SADD", P + "as:ann", "1", "2"),
             ("SET", P + "on:ann", "node1"),
@@ -157,10 +159,12 @@ CASES = (
             ),
             (("ZRANGE", P + "r:support", 0, -1, "WITHSCORES"), ["ann", "5000"]),
             (("SMEMBERS", P + "as:ann"), ["2"]),
+            (("SMEMBERS", P + "so:web"), ["2"]),
             (
                 ("HGETALL", P + "s:1"),
                 {
                     "state": "closed",
+                    "stream": "web",
                     "queue": "support",
                     "inactivity_at": "9000",
                     "epoch": "3",
@@ -550,6 +554,7 @@ CASES = (
             ("HSET", P + "st:1", "1", "delivered"),
             ("SET", P + "ix:web:+15550001111", "1"),
             ("SADD", P + "sa:5551234567", "1", "2"),
+            ("SADD", P + "so:web", "1", "2"),  # left behind (the backfill met it open)
             ("ZADD", "sb:sched", 9000, "inact|acme|1"),
             *(
                 ("ZADD", P + "sx:" + dim, 100, "1", 200, "2")
@@ -558,6 +563,7 @@ CASES = (
         ),
         after=(
             (("SMEMBERS", P + "sa:5551234567"), ["2"]),
+            (("SMEMBERS", P + "so:web"), ["2"]),
             (("ZRANGE", P + "sx:p:+15550001111", 0, -1), ["2"]),
             (("ZRANGE", P + "sx:t", 0, -1), ["2"]),
             (("EXISTS", P + "s:1", P + "h:1", P + "st:1", P + "ix:web:+15550001111"), 0),

@@ -91,7 +91,7 @@ def close(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     sk = p + "s:" + sid
     s = call_fields(
         r, "HMGET", sk, "state", "agent", "offer_agent", "queue", "offer_id", "inactivity_at",
-        "direct",
+        "direct", "stream",
     )  # fmt: skip
     if s[0] is None:
         return ["missing"]
@@ -114,6 +114,7 @@ def close(r: Keyspace, keys: list[str], argv: list[str]) -> object:
     )  # fmt: skip
     r.call("HDEL", sk, "agent", "offer_id", "offer_agent", "offer_expires", "pinned_agent")
     r.call("DEL", p + "dec:" + sid)
+    r.call("SREM", p + "so:" + lua_or(s[7], ""), sid)
     return ["closed", s[0], holder, agent_node(r, p, holder), s[3]]
 
 
@@ -309,6 +310,7 @@ def delete_session(r: Keyspace, keys: list[str], argv: list[str]) -> object:
         r.call("ZREM", p + "sx:" + dim, sid)
     r.call("DEL", sk, p + "h:" + sid, p + "st:" + sid, p + "dec:" + sid)
     r.call("SREM", p + "sa:" + argv[3], sid)
+    r.call("SREM", p + "so:" + defined(s[1]), sid)
     r.call("ZREM", SCHED_KEY, "inact|" + tenant + "|" + sid)
     return ["deleted"]
 

@@ -113,6 +113,7 @@ def _start(r: Keyspace, argv: list[str], sid: str, now: int | float) -> int:
         r.call("ZADD", p + "w:" + queue, now, sid)
         arm_queue_timer(r, tenant, sid, epoch, add(now, tonumber(argv[17])))
     index_session(r, p, sid, "q:" + lua_or(call_str(r, "HGET", sk, "queue"), ""))
+    r.call("SADD", p + "so:" + argv[2], sid)
     return epoch
 
 

@@ -5,7 +5,7 @@
 local P, tenant, sid, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
 local sk = P .. "s:" .. sid
 local s = redis.call("HMGET", sk, "state", "agent", "offer_agent", "queue", "offer_id", "inactivity_at",
-  "direct")
+  "direct", "stream")
 if not s[1] then return {"missing"} end
 if s[1] == "closed" then return {"already"} end
 if ARGV[7] ~= "" and (s[1] ~= "assigned" or s[2] ~= ARGV[7]) then return {"forbidden", s[1]} end
@@ -32,4 +32,5 @@ redis.call("HSET", sk, "state", "closed", "closed_at", now, "close_reason", ARGV
   "reopen_until", now + tonumber(ARGV[6]))
 redis.call("HDEL", sk, "agent", "offer_id", "offer_agent", "offer_expires", "pinned_agent")
 redis.call("DEL", P .. "dec:" .. sid)
+redis.call("SREM", P .. "so:" .. (s[8] or ""), sid)
 return {"closed", s[1], holder, agent_node(P, holder), s[4]}

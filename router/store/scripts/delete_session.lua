@@ -22,5 +22,6 @@ for _, dim in ipairs({"t", "s:" .. s[2], "c:" .. (s[4] or ""), "q:" .. (s[5] or 
 end
 redis.call("DEL", sk, P .. "h:" .. sid, P .. "st:" .. sid, P .. "dec:" .. sid)
 redis.call("SREM", P .. "sa:" .. ARGV[4], sid)
+redis.call("SREM", P .. "so:" .. s[2], sid)
 redis.call("ZREM", "sb:sched", "inact|" .. tenant .. "|" .. sid)
 return {"deleted"}

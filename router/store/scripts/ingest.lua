@@ -72,6 +72,10 @@ elseif outcome ~= "existing" then
   redis.call("ZADD", P .. "w:" .. queue, now, sid)
   redis.call("ZADD", "sb:sched", now + tonumber(ARGV[18]), "queue|" .. tenant .. "|" .. sid .. "|" .. epoch)
 end
-if outcome ~= "existing" then index_session(P, sid, "q:" .. (redis.call("HGET", sk, "queue") or "")) end
+if outcome ~= "existing" then
+  index_session(P, sid, "q:" .. (redis.call("HGET", sk, "queue") or ""))
+  -- The stream's open sessions (router.store.transcripts open_in_stream); close.lua removes it.
+  redis.call("SADD", P .. "so:" .. ARGV[3], sid)
+end
 local s = redis.call("HMGET", sk, "state", "agent", "last_agent")
 return {outcome, sid, seq, s[1], s[2] or "", agent_node(P, s[2]), epoch, s[3] or ""}
