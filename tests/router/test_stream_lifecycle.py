@@ -428,6 +428,21 @@ def using_after_first_check(
     return checks
 
 
+async def refused_after_first_check(
+    client: Client, monkeypatch: pytest.MonkeyPatch, stream: str,
+    start_using: Callable[[], Awaitable[None]],
+) -> str:  # fmt: skip
+    """Delete ``stream`` while another admin ``start_using`` it right after the first check:
+    the deletion must check again and be refused, the stream stay. The refusal's message."""
+    checks = using_after_first_check(monkeypatch, start_using)
+    refused = await client.delete(f"{STREAMS}/{stream}", headers=await bearer(client))
+    assert refused.status == 409
+    assert checks[0] is None  # nothing used it at first ...
+    assert checks[1] is not None  # ... and it was checked again once it was used
+    assert stream in await _ids(client)
+    return str((await refused.json())["error"]["message"])
+
+
 async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_deletion(
     client: Client, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -439,15 +454,10 @@ async def test_an_account_pointed_at_the_stream_during_its_deletion_stops_the_de
         added = await client.post("/api/v1/integration-accounts", json=TG_ACCOUNT, headers=auth)
         assert added.status == 201, await added.text()
 
-    checks = using_after_first_check(monkeypatch, add_account)
-    refused = await client.delete(f"{STREAMS}/tg", headers=auth)
-    assert refused.status == 409
-    assert "integration account(s)" in (await refused.json())["error"]["message"]
-    assert checks[0] is None  # nothing used it at first ...
-    assert checks[1] is not None  # ... and it was checked again after the account came
+    refused = await refused_after_first_check(client, monkeypatch, "tg", add_account)
+    assert "integration account(s)" in refused
     record = await runtime.conversations.streams.store.record("acme", "tg")
     assert record is None or not record.deleted
-    assert "tg" in await _ids(client)
 
 
 async def test_a_conversation_opened_during_its_deletion_stops_the_deletion(
@@ -458,20 +468,14 @@ async def test_a_conversation_opened_during_its_deletion_stops_the_deletion(
 ) -> None:
     """A customer's conversation opens on the stream right after the deletion counted none:
     the deletion counts again and is refused."""
-    auth = await bearer(client)
 
     async def open_conversation() -> None:
         customer = await connect_customer()
         await customer.say("Hello")
         await session_of(runtime, customer)
 
-    checks = using_after_first_check(monkeypatch, open_conversation)
-    refused = await client.delete(f"{STREAMS}/web", headers=auth)
-    assert refused.status == 409
-    assert "1 open conversation(s)" in (await refused.json())["error"]["message"]
-    assert checks[0] is None
-    assert checks[1] is not None
-    assert "web" in await _ids(client)
+    refused = await refused_after_first_check(client, monkeypatch, "web", open_conversation)
+    assert "1 open conversation(s)" in refused
 
 
 def deleting_on_check(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -525,19 +529,13 @@ async def test_a_number_pointed_at_the_stream_during_its_deletion_stops_the_dele
 ) -> None:
     """Another admin assigns a number to the stream right after the deletion checked that
     nothing uses it: the deletion checks again and is refused, naming the number."""
-    auth = await bearer(client)
     assert (await _create(client, {"id": "sms", "media": "sms", "queue": "support"})).status == 201
 
     async def assign_number() -> None:
         assert await runtime.store.inbox.create_number(_sms_number("sms"))
 
-    checks = using_after_first_check(monkeypatch, assign_number)
-    refused = await client.delete(f"{STREAMS}/sms", headers=auth)
-    assert refused.status == 409
-    assert "number(s) '2125550100'" in (await refused.json())["error"]["message"]
-    assert checks[0] is None
-    assert checks[1] is not None
-    assert "sms" in await _ids(client)
+    refused = await refused_after_first_check(client, monkeypatch, "sms", assign_number)
+    assert "number(s) '2125550100'" in refused
 
 
 async def test_a_number_saved_while_its_stream_is_deleted_elsewhere_is_refused(
