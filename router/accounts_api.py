@@ -29,11 +29,6 @@ from router.store.named import StaleObject
 TYPES = ("facebook", "whatsapp", "line", "telegram", "viber", "vonage")
 
 
-def conflict_field(exc: ConflictError) -> str:
-    """The field a conflict on saving an account is about."""
-    return exc.field or ("name" if "name" in exc.code else "id")
-
-
 def _check_stream(request: web.Request, tenant: str, account: IntegrationAccount) -> str | None:
     tenant_cfg = request.app[RUNTIME].config.tenant(tenant)
     if tenant_cfg is None or tenant_cfg.stream(account.stream) is None:
@@ -84,7 +79,7 @@ async def _save(
     try:
         await rt.store.accounts.put(account, create=create, expected=expected, requires=requires)
     except ConflictError as exc:
-        return error_response(409, exc.code, exc.message, conflict_field(exc))
+        return error_response(409, exc.code, exc.message, exc.field)
     except StaleObject:
         return stale("integration account")
     return json_with_etag(account.public_view(), status=201 if create else 200)

@@ -94,7 +94,7 @@ async def _save(
     try:
         await request.app[RUNTIME].store.bots.put(account, create=create, expected=expected)
     except ConflictError as exc:
-        return error_response(409, exc.code, exc.message, "name" if "name" in exc.code else "id")
+        return error_response(409, exc.code, exc.message, exc.field)
     except StaleObject:
         return stale("bot account")
     return await _answer(request, account, status=201 if create else 200)

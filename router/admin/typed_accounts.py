@@ -249,7 +249,8 @@ class AccountPages(Generic[A]):
         except StaleObject:
             return await self._stale(request, session, kind, current)
         except ConflictError as exc:
-            field = exc.field or ("name" if "name" in exc.code else "")
+            # The form has no id field: a taken id is the form's own error.
+            field = "" if exc.field == "id" else exc.field or ""
             return again(errors={field: exc.message}, status=409)
         raise web.HTTPSeeOther(self.base)
 

@@ -92,10 +92,14 @@ class NamedObjects(Generic[T]):
         async def attempt(pipe: Pipeline) -> int:
             owner = await pipe.get(self._owner + obj.id)
             if owner is not None and (create or str(owner) != obj.tenant):
-                raise ConflictError("duplicate_id", f"{self._what} with id {obj.id!r} exists")
+                raise ConflictError(
+                    "duplicate_id", f"{self._what} with id {obj.id!r} exists", field="id"
+                )
             holder = await pipe.get(name)
             if holder is not None and str(holder) != obj.id:
-                raise ConflictError("duplicate_name", f"{self._what} named {obj.name!r} exists")
+                raise ConflictError(
+                    "duplicate_name", f"{self._what} named {obj.name!r} exists", field="name"
+                )
             raw = await pipe.get(item) if owner is not None else None
             previous = self._load(str(raw)) if raw else None
             if expected is not None and previous != expected:

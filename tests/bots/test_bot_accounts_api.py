@@ -98,6 +98,7 @@ async def test_other_tenants_and_non_admins_see_nothing(
     assert [a["id"] for a in listed["items"]] == ["wb-globex"]
     resp = await bm_client.post(URL, json=legacy(id="leg"), headers=globex)
     assert resp.status == 409  # ids are global
+    assert (await resp.json())["error"]["field"] == "id"
     agent = {"Authorization": f"Bearer {await password_token(bm_client, 'ann')}"}
     assert (await bm_client.get(URL, headers=agent)).status == 403
 

@@ -88,9 +88,12 @@ async def test_ids_and_names_are_unique(
     assert (await client.post(URL, json=telegram(id="tg1"), headers=admin)).status == 201
     again = await client.post(URL, json=telegram(id="tg1", name="Other"), headers=admin)
     assert again.status == 409
+    error = (await again.json())["error"]
+    assert (error["code"], error["field"]) == ("duplicate_id", "id")
     same_name = await client.post(URL, json=telegram(id="tg2"), headers=admin)
     assert same_name.status == 409
-    assert (await same_name.json())["error"]["code"] == "duplicate_name"
+    error = (await same_name.json())["error"]
+    assert (error["code"], error["field"]) == ("duplicate_name", "name")
 
 
 async def test_only_tenant_admins_and_only_their_tenant(
