@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from channels import meta
 from channels.accounts import FacebookAccount, IntegrationAccount
@@ -38,7 +38,7 @@ from channels.base import (
     check_from_error,
 )
 from channels.degrade import flatten, split_text
-from channels.errors import ChannelError, MalformedPayload, PermanentSendError
+from channels.errors import ChannelError, PermanentSendError
 from channels.inbound import inbound_message
 from router.models import Attachment, ChannelKind, Message, MessageStatus
 
@@ -164,10 +164,7 @@ class FacebookAdapter(meta.MetaAdapter[FacebookAccount]):
     # -- webhooks -----------------------------------------------------------------------------
 
     def parse(self, request: WebhookRequest) -> Sequence[InboundEvent]:
-        try:
-            hook = _Webhook.model_validate(meta.load_json(request.body))
-        except ValidationError as exc:
-            raise MalformedPayload(f"not a Messenger webhook: {exc.errors()[0]['msg']}") from exc
+        hook = meta.load_webhook(_Webhook, request.body, "Messenger")
         if hook.object != "page":
             return []
         events: list[InboundEvent] = []

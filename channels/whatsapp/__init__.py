@@ -116,7 +116,7 @@ class WhatsAppAdapter(meta.MetaAdapter[WhatsAppAccount]):
 
     def parse(self, request: WebhookRequest) -> Sequence[InboundEvent]:
         try:
-            values = webhook.values(meta.load_json(request.body))
+            values = webhook.values(request.body)
         except ValidationError as exc:
             raise MalformedPayload(f"not a WhatsApp webhook: {exc.errors()[0]['msg']}") from exc
         events: list[InboundEvent] = []

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.media import provider_media_url
+from channels.meta import load_webhook
 from router.models import Attachment, MessageStatus
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
@@ -132,12 +133,13 @@ class _Webhook(_Vendor):
     entry: tuple[_Entry, ...]
 
 
-def values(body: Any) -> list[Value]:
-    """The ``messages``-field values of a webhook ([] for another object).
+def values(body: bytes) -> list[Value]:
+    """The ``messages``-field values of a webhook's raw body ([] for another object).
 
-    Raises ``pydantic.ValidationError`` for a body of the wrong shape.
+    Raises ``MalformedPayload`` for a body that is not JSON or not of the webhook's shape,
+    ``pydantic.ValidationError`` for a ``messages`` value of the wrong shape.
     """
-    hook = _Webhook.model_validate(body)
+    hook = load_webhook(_Webhook, body, "WhatsApp")
     if hook.object != "whatsapp_business_account":
         return []
     return [

@@ -166,8 +166,12 @@ async def test_bad_or_missing_signature_is_401_counted_and_files_nothing(
 
 
 async def test_malformed_bodies_are_400(client: Client, page: Page, runtime: Runtime) -> None:
-    assert (await post(client, page, "{not json")).status == 400
-    assert (await post(client, page, {"object": "page"})).status == 400
+    not_json = await post(client, page, "{not json")
+    assert not_json.status == 400
+    assert (await not_json.json())["error"]["message"] == "webhook body is not valid JSON"
+    no_entry = await post(client, page, {"object": "page"})
+    assert no_entry.status == 400
+    assert (await no_entry.json())["error"]["message"].startswith("not a Messenger webhook: ")
     no_page_id = {"object": "page", "entry": [{"messaging": []}]}
     assert (await post(client, page, no_page_id)).status == 400
     no_mid = webhook(event("message", {"text": "no mid"}))

@@ -167,8 +167,12 @@ async def test_handshake_and_signatures(client: Client, number: Number, runtime:
 
 
 async def test_malformed_bodies_are_400(client: Client, number: Number, runtime: Runtime) -> None:
-    assert (await post(client, number, b"\xff\xfe")).status == 400
-    assert (await post(client, number, {"object": "whatsapp_business_account"})).status == 400
+    not_json = await post(client, number, b"\xff\xfe")
+    assert not_json.status == 400
+    assert (await not_json.json())["error"]["message"] == "webhook body is not valid JSON"
+    no_entry = await post(client, number, {"object": "whatsapp_business_account"})
+    assert no_entry.status == 400
+    assert (await no_entry.json())["error"]["message"].startswith("not a WhatsApp webhook: ")
     no_id = webhook(value({"from": WA_ID, "timestamp": T0, "type": "text", "text": {"body": "x"}}))
     assert (await post(client, number, no_id)).status == 400
     bad_value = webhook({})
